@@ -1,0 +1,14 @@
+"""Numba kernels on plain numpy arrays (no Tensor in here).
+
+    jit.py          the `kernel` decorator: lazy, cached, serial + parallel twins
+    elementwise.py  unary/binary forward kernels and their fused backward
+    reduce.py       sum/max/min/var over the middle axis of (A, R, B) + backward
+
+Every kernel is registered in `REGISTRY` with the numpy reference it is tested
+against.
+"""
+from . import elementwise, reduce  # noqa: F401  (registers the kernels)
+from .elementwise import map_elementwise
+from .jit import PARALLEL_MIN, REGISTRY, kernel
+
+__all__ = ["REGISTRY", "PARALLEL_MIN", "kernel", "map_elementwise", "elementwise", "reduce"]

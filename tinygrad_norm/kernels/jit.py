@@ -1,0 +1,70 @@
+"""The one place that talks to numba: the `kernel` decorator.
+
+Every kernel of tinygrad_norm is a plain Python function over numpy arrays that
+uses `prange` for its outer loop. `@kernel(reference)` compiles it *twice*,
+lazily, on first call:
+
+  * a serial version, for small arrays (a parallel launch costs ~3 µs);
+  * a `parallel=True` version, for arrays of at least `PARALLEL_MIN` elements.
+
+Both are cached on disk (`cache=True`), so a warm process compiles nothing.
+`NUMBA_DISABLE_JIT=1` turns every kernel back into the Python function above it
+(`prange` is then `range`), which is handy with a debugger.
+
+Each kernel carries the numpy function it must agree with (`.reference`); the
+test suite runs every registered kernel against its reference.
+"""
+import types
+
+from numba import njit
+
+# Arrays with at least this many elements use the multi-threaded twin.
+PARALLEL_MIN = 1 << 17
+
+# name -> Kernel, filled by the decorator; the tests iterate over it.
+REGISTRY = {}
+
+
+class Kernel:
+    """A numba kernel with a serial and a parallel twin and a numpy reference."""
+
+    def __init__(self, fn, reference, n_in, n_out, scalars, reassociate):
+        self.name = fn.__name__
+        self.py_func = fn
+        self.reference = reference
+        # Signature: kernel(*inputs, *outputs, *scalars); reference(*inputs, *scalars)
+        # returns the output (or a tuple of them). `scalars` are example values.
+        self.n_in, self.n_out, self.scalars = n_in, n_out, tuple(scalars)
+        # NOTE: `reassoc` lets LLVM vectorise running sums; unlike full fastmath
+        # it keeps nan/inf semantics (a diverging run must still show up as nan).
+        flags = dict(cache=True, nogil=True,
+                     fastmath={"reassoc", "contract"} if reassociate else False)
+        self.serial = njit(**flags)(fn)
+        # NOTE: numba's on-disk cache is keyed by the function's qualname, not
+        # by the compile flags, so the parallel twin must be a copy of the
+        # function with a qualname of its own; otherwise the two versions
+        # would overwrite each other's cache entries.
+        twin = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__ + "_parallel",
+                                  fn.__defaults__, fn.__closure__)
+        twin.__qualname__ = fn.__qualname__ + "_parallel"
+        twin.__module__ = fn.__module__
+        self.parallel = njit(parallel=True, **flags)(twin)
+
+    def __call__(self, *args):
+        """Run the serial twin, or the parallel one when an array is large."""
+        big = any(getattr(a, "size", 0) >= PARALLEL_MIN for a in args)
+        return (self.parallel if big else self.serial)(*args)
+
+    def __repr__(self):
+        return f"<kernel {self.name}>"
+
+
+def kernel(reference, n_in=1, n_out=1, scalars=(), reassociate=False):
+    """Decorator: register `fn(*inputs, *outputs, *scalars)` as a kernel that
+    must agree with `reference(*inputs, *scalars)`; `scalars` are example values
+    the tests use."""
+    def wrap(fn):
+        k = Kernel(fn, reference, n_in, n_out, scalars, reassociate)
+        REGISTRY[k.name] = k
+        return k
+    return wrap
