@@ -328,7 +328,7 @@ def maximum_backward(g, a, b, ga, gb):
             ga[i] = gb[i] = 0.5 * g[i]
 
 
-@kernel(lambda g, a, b: _ref_max_backward(g, b, a)[::-1], n_in=3, n_out=2)
+@kernel(lambda g, a, b: _ref_max_backward(g, b, a), n_in=3, n_out=2)
 def minimum_backward(g, a, b, ga, gb):
     for i in prange(g.size):
         x, y = a[i], b[i]

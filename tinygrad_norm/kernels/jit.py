@@ -28,13 +28,17 @@ REGISTRY = {}
 class Kernel:
     """A numba kernel with a serial and a parallel twin and a numpy reference."""
 
-    def __init__(self, fn, reference, n_in, n_out, scalars, reassociate):
+    def __init__(self, fn, reference, n_in, n_out, scalars, reassociate, example):
         self.name = fn.__name__
         self.py_func = fn
         self.reference = reference
         # Signature: kernel(*inputs, *outputs, *scalars); reference(*inputs, *scalars)
         # returns the output (or a tuple of them). `scalars` are example values.
         self.n_in, self.n_out, self.scalars = n_in, n_out, tuple(scalars)
+        # example(rng, dtype) -> tuple of input arrays for the tests; by default
+        # n_in flat arrays of values in [0.5, 2) (valid for log, sqrt, pow, div).
+        self.example = example or (lambda rng, dtype: tuple(
+            rng.uniform(0.5, 2.0, 37).astype(dtype) for _ in range(n_in)))
         # NOTE: `reassoc` lets LLVM vectorise running sums; unlike full fastmath
         # it keeps nan/inf semantics (a diverging run must still show up as nan).
         flags = dict(cache=True, nogil=True,
@@ -59,12 +63,13 @@ class Kernel:
         return f"<kernel {self.name}>"
 
 
-def kernel(reference, n_in=1, n_out=1, scalars=(), reassociate=False):
+def kernel(reference, n_in=1, n_out=1, scalars=(), reassociate=False, example=None):
     """Decorator: register `fn(*inputs, *outputs, *scalars)` as a kernel that
-    must agree with `reference(*inputs, *scalars)`; `scalars` are example values
-    the tests use."""
+    must agree with `reference(*inputs, *scalars)` (which returns the output,
+    or a tuple of them). `scalars` and `example(rng, dtype) -> inputs` give the
+    test suite values to run it on; `reassociate` allows vectorised sums."""
     def wrap(fn):
-        k = Kernel(fn, reference, n_in, n_out, scalars, reassociate)
+        k = Kernel(fn, reference, n_in, n_out, scalars, reassociate, example)
         REGISTRY[k.name] = k
         return k
     return wrap

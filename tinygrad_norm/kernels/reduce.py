@@ -12,11 +12,19 @@ from numba import prange
 
 from .jit import kernel
 
+
+def _x3(rng, dtype):
+    return rng.standard_normal((3, 5, 4)).astype(dtype)
+
+
+def _g_x3(rng, dtype):
+    return rng.standard_normal((3, 4)).astype(dtype), _x3(rng, dtype)
+
 def _ref_sum(x):
     return x.sum(axis=1, dtype=np.float64).astype(x.dtype)
 
 
-@kernel(_ref_sum, reassociate=True)
+@kernel(_ref_sum, reassociate=True, example=lambda rng, dt: (_x3(rng, dt),))
 def sum_arb(x, out):
     A, R, B = x.shape
     if B == 1:  # reducing trailing axes: one running sum per row
@@ -39,7 +47,7 @@ def _ref_max(x):
     return x.max(axis=1), x.argmax(axis=1)
 
 
-@kernel(_ref_max, n_out=2)
+@kernel(_ref_max, n_out=2, example=lambda rng, dt: (_x3(rng, dt),))
 def max_arb(x, out, idx):
     """Largest value along R and the index of its first occurrence; nan wins."""
     A, R, B = x.shape
@@ -59,7 +67,7 @@ def _ref_min(x):
     return x.min(axis=1), x.argmin(axis=1)
 
 
-@kernel(_ref_min, n_out=2)
+@kernel(_ref_min, n_out=2, example=lambda rng, dt: (_x3(rng, dt),))
 def min_arb(x, out, idx):
     A, R, B = x.shape
     for a in prange(A):
@@ -80,7 +88,7 @@ def _ref_var(x, correction):
     return m.astype(x.dtype), v.astype(x.dtype)
 
 
-@kernel(_ref_var, n_out=2, scalars=(1.0,), reassociate=True)
+@kernel(_ref_var, n_out=2, scalars=(1.0,), reassociate=True, example=lambda rng, dt: (_x3(rng, dt),))
 def var_arb(x, mean, var, correction):
     """Mean and variance along R, two-pass (no catastrophic cancellation):
     var = Σ(x − mean)² / (R − correction)."""
@@ -106,7 +114,7 @@ def var_arb(x, mean, var, correction):
 # ----------------------------------------------------------------------- backward
 
 @kernel(lambda g, x, s: np.broadcast_to((g * s)[:, None, :], x.shape).astype(g.dtype),
-        n_in=2, scalars=(0.5,))
+        n_in=2, scalars=(0.5,), example=_g_x3)
 def spread_arb(g, like, out, scale):
     """Backward of sum (scale 1) and mean (scale 1/R): out[a, r, b] = scale·g[a, b].
     `like` only provides the (A, R, B) shape."""
@@ -118,7 +126,7 @@ def spread_arb(g, like, out, scale):
 
 
 @kernel(lambda g, x, m, s: (g[:, None, :] * s * (x - m[:, None, :])).astype(x.dtype),
-        n_in=3, scalars=(0.5,))
+        n_in=3, scalars=(0.5,), example=lambda rng, dt: (*_g_x3(rng, dt), _x3(rng, dt).mean(1)))
 def var_backward_arb(g, x, mean, out, scale):
     """Backward of var: dx = g · scale · (x − mean), scale = 2 / (R − correction)."""
     A, R, B = x.shape
@@ -133,7 +141,13 @@ def _ref_max_backward(g, x, m):
     return (tie * (g / tie.sum(axis=1))[:, None, :]).astype(x.dtype)
 
 
-@kernel(_ref_max_backward, n_in=3)
+def _g_x3_ties(rng, dtype):
+    g, x = _g_x3(rng, dtype)
+    x = np.round(x)  # rounding makes ties common
+    return g, x, x.max(axis=1)
+
+
+@kernel(_ref_max_backward, n_in=3, example=_g_x3_ties)
 def extremum_backward_arb(g, x, m, out):
     """Backward of a full/multi-axis max or min: the gradient is shared evenly
     among the entries equal to the extremum (PyTorch's amax/amin rule)."""
@@ -155,7 +169,8 @@ def _ref_scatter(g, x, idx):
     return out
 
 
-@kernel(_ref_scatter, n_in=3)
+@kernel(_ref_scatter, n_in=3,
+        example=lambda rng, dt: (*_g_x3(rng, dt), rng.integers(0, 5, (3, 4))))
 def scatter_arb(g, like, idx, out):
     """Backward of max/min along one dim: the gradient goes to the returned index."""
     A, R, B = out.shape
