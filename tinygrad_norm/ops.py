@@ -400,11 +400,11 @@ class Mean(_Reduction):
         self.setup(x, dim, keepdim)
         x3, self.perm = R.reduce_view(x, self.axes)
         self.x3_shape = x3.shape
-        out = np.empty((x3.shape[0], x3.shape[2]), x.dtype)
-        R.sum_arb(x3, out)
+        # NOTE: sum into float64 and divide before rounding to float32 (one rounding).
+        total = np.empty((x3.shape[0], x3.shape[2]), np.float64)
+        R.sum_arb(x3, total)
         with np.errstate(invalid="ignore", divide="ignore"):  # mean of nothing is nan
-            out /= x3.shape[1]
-        return out.reshape(self.out_shape)
+            return (total / x3.shape[1]).astype(x.dtype).reshape(self.out_shape)
 
     def backward(self, g):
         A, Rn, B = self.x3_shape

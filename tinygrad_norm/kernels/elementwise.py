@@ -11,9 +11,7 @@ NaN propagates the way it does in PyTorch (relu(nan) = nan, maximum(nan, 1) = na
 import math
 
 import numpy as np
-from numba import prange
-
-from .jit import kernel
+from .jit import kernel, prange
 
 _erf = np.vectorize(math.erf, otypes=[np.float64])
 

@@ -11,18 +11,24 @@ Both are cached on disk (`cache=True`), so a warm process compiles nothing.
 `NUMBA_DISABLE_JIT=1` turns every kernel back into the Python function above it
 (`prange` is then `range`), which is handy with a debugger.
 
+numba itself is imported on the first kernel call, not at `import
+tinygrad_norm` (importing numba takes ~0.3 s). Kernel modules therefore take
+`prange` from here: it is `range` until numba is loaded, and the real
+`numba.prange` is put into the kernel's module just before compiling.
+
 Each kernel carries the numpy function it must agree with (`.reference`); the
 test suite runs every registered kernel against its reference.
 """
 import types
-
-from numba import njit
 
 # Arrays with at least this many elements use the multi-threaded twin.
 PARALLEL_MIN = 1 << 17
 
 # name -> Kernel, filled by the decorator; the tests iterate over it.
 REGISTRY = {}
+
+# Kernel modules write `from .jit import prange`; see the module docstring.
+prange = range
 
 
 class Kernel:
@@ -39,11 +45,20 @@ class Kernel:
         # n_in flat arrays of values in [0.5, 2) (valid for log, sqrt, pow, div).
         self.example = example or (lambda rng, dtype: tuple(
             rng.uniform(0.5, 2.0, 37).astype(dtype) for _ in range(n_in)))
+        self.reassociate = reassociate
+        self._serial = self._parallel = None
+
+    def _build(self):
+        """Create both numba dispatchers (compilation itself happens per signature)."""
+        import numba
+
+        self.py_func.__globals__["prange"] = numba.prange
         # NOTE: `reassoc` lets LLVM vectorise running sums; unlike full fastmath
         # it keeps nan/inf semantics (a diverging run must still show up as nan).
         flags = dict(cache=True, nogil=True,
-                     fastmath={"reassoc", "contract"} if reassociate else False)
-        self.serial = njit(**flags)(fn)
+                     fastmath={"reassoc", "contract"} if self.reassociate else False)
+        fn = self.py_func
+        self._serial = numba.njit(**flags)(fn)
         # NOTE: numba's on-disk cache is keyed by the function's qualname, not
         # by the compile flags, so the parallel twin must be a copy of the
         # function with a qualname of its own; otherwise the two versions
@@ -52,12 +67,26 @@ class Kernel:
                                   fn.__defaults__, fn.__closure__)
         twin.__qualname__ = fn.__qualname__ + "_parallel"
         twin.__module__ = fn.__module__
-        self.parallel = njit(parallel=True, **flags)(twin)
+        self._parallel = numba.njit(parallel=True, **flags)(twin)
+
+    @property
+    def serial(self):
+        if self._serial is None:
+            self._build()
+        return self._serial
+
+    @property
+    def parallel(self):
+        if self._parallel is None:
+            self._build()
+        return self._parallel
 
     def __call__(self, *args):
         """Run the serial twin, or the parallel one when an array is large."""
+        if self._serial is None:
+            self._build()
         big = any(getattr(a, "size", 0) >= PARALLEL_MIN for a in args)
-        return (self.parallel if big else self.serial)(*args)
+        return (self._parallel if big else self._serial)(*args)
 
     def __repr__(self):
         return f"<kernel {self.name}>"

@@ -8,9 +8,7 @@ Float32 sums accumulate in float64: as fast (the loops are memory bound) and
 far more accurate than float32 accumulation over millions of elements.
 """
 import numpy as np
-from numba import prange
-
-from .jit import kernel
+from .jit import kernel, prange
 
 
 def _x3(rng, dtype):
