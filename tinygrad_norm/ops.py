@@ -59,11 +59,11 @@ class Neg(Function):
 
 
 class Exp(Function):
-    """y = eˣ;  dx = g·y"""
+    """y = eˣ;  dx = g·y   (forward: numpy's SIMD exp, see kernels/elementwise.py)"""
     name = "exp"
 
     def forward(self, x):
-        self.y = run(K.exp, x)
+        self.y = np.exp(x)
         return self.y
 
     def backward(self, g):
@@ -71,12 +71,13 @@ class Exp(Function):
 
 
 class Log(Function):
-    """y = ln x;  dx = g / x"""
+    """y = ln x;  dx = g / x   (forward: numpy's SIMD log)"""
     name = "log"
 
     def forward(self, x):
         self.x = x
-        return run(K.log, x)
+        with np.errstate(divide="ignore", invalid="ignore"):  # log 0 = -inf, log(-1) = nan
+            return np.log(x)
 
     def backward(self, g):
         return run(K.log_backward, g, self.x)
@@ -107,11 +108,11 @@ class Abs(Function):
 
 
 class Tanh(Function):
-    """y = tanh x;  dx = g·(1 − y²)  (from the saved output)"""
+    """y = tanh x;  dx = g·(1 − y²)  (from the saved output; forward: numpy's SIMD tanh)"""
     name = "tanh"
 
     def forward(self, x):
-        self.y = run(K.tanh, x)
+        self.y = np.tanh(x)
         return self.y
 
     def backward(self, g):
@@ -123,7 +124,7 @@ class Sigmoid(Function):
     name = "sigmoid"
 
     def forward(self, x):
-        self.y = run(K.sigmoid, x)
+        self.y = K.sigmoid(x) if x.dtype in FLOAT_DTYPES else K.sigmoid(x.astype(np.float32))
         return self.y
 
     def backward(self, g):

@@ -827,11 +827,16 @@ def _toposort(roots):
     return order
 
 
-def _accumulate(t, grad):
-    """t.grad += grad, without ever writing into an existing array."""
+def _accumulate(t, grad, owned):
+    """t.grad += grad, without ever writing into an existing array.
+
+    NOTE: a gradient array may be shared: add hands the same array to both of
+    its inputs, reshape hands out a view, the caller of backward(gradient)
+    keeps theirs. Such an array (`owned` False) is copied before it becomes a
+    `.grad`, so that `a.grad.mul_(2)` can never change `b.grad`.
+    """
     if t.grad is None:
-        # NOTE: copy, because `grad` may be shared with other tensors' gradients.
-        t.grad = Tensor._wrap(np.array(grad, dtype=t.dtype, copy=True))
+        t.grad = Tensor._wrap(grad.astype(t.dtype, copy=not owned))
     else:
         t.grad = Tensor._wrap((t.grad._data + grad).astype(t.dtype, copy=False))
 
@@ -845,24 +850,26 @@ def _backward(roots, root_grads, retain_graph, capture=None):
     (that is `tn.autograd.grad`).
     """
     order = _toposort(roots)
-    grads = {}
+    grads, owned = {}, {}  # id(tensor) -> pending gradient, and whether no one else holds it
     for r, g in zip(roots, root_grads):
         grads[id(r)] = g if id(r) not in grads else grads[id(r)] + g
+        owned[id(r)] = False  # the caller's array
     for t in reversed(order):
         g = grads.pop(id(t), None)
+        g_owned = owned.pop(id(t), False)
         if g is None:
             continue
         if t._hooks:
             for hook in list(t._hooks.values()):
                 new = hook(Tensor._wrap(g))
                 if new is not None:
-                    g = new._data if isinstance(new, Tensor) else np.asarray(new)
+                    g, g_owned = (new._data if isinstance(new, Tensor) else np.asarray(new)), False
         ctx = t._ctx
         if capture is not None:
             if id(t) in capture:
                 capture[id(t)] = g
         elif ctx is None or t._retains_grad:
-            _accumulate(t, g)
+            _accumulate(t, g, g_owned and ctx is None)
         if ctx is None:
             continue
         parent_grads = ctx.backward(g)
@@ -877,7 +884,12 @@ def _backward(roots, root_grads, retain_graph, capture=None):
             if pg.dtype != p.dtype:
                 pg = pg.astype(p.dtype)
             key = id(p)
-            grads[key] = pg if key not in grads else grads[key] + pg
+            if key in grads:
+                grads[key], owned[key] = grads[key] + pg, True
+            else:
+                # a fresh array made by this backward, not a view of anything
+                grads[key] = pg
+                owned[key] = pg is not g and pg.base is None and sum(q is pg for q in parent_grads) == 1
         if not retain_graph:
             ctx.release()
 

@@ -4,6 +4,12 @@ All kernels take flat 1-D arrays of one length (any stride) and write into
 preallocated outputs: `kernel(*inputs, *outputs, *scalars)`. Broadcasting and
 contiguity are handled by `map_elementwise`, not here.
 
+NOTE: the pip build of numba/llvmlite has no vector math library (SVML), so in
+a numba loop exp, log and tanh are scalar libm calls, 10-40x slower per element
+than numpy's AVX-512 loops. The *forward* of exp, log and tanh is therefore
+numpy's ufunc (ops.py), sigmoid uses numpy's exp between two numba passes, and
+every backward (plain arithmetic, which LLVM vectorises) is a numba kernel.
+
 Backward kernels are fused: `sigmoid_backward(g, y)` computes g·y·(1−y) in one
 pass from the saved *output*, where numpy would need three temporaries.
 NaN propagates the way it does in PyTorch (relu(nan) = nan, maximum(nan, 1) = nan).
@@ -39,20 +45,6 @@ def neg(x, out):
         out[i] = -x[i]
 
 
-@kernel(np.exp)
-def exp(x, out):
-    for i in prange(x.size):
-        out[i] = math.exp(x[i])
-
-
-@kernel(np.log)
-def log(x, out):
-    for i in prange(x.size):
-        v = x[i]
-        # math.log raises on 0 and negatives; numpy/PyTorch give -inf and nan.
-        out[i] = math.log(v) if v > 0 else (-np.inf if v == 0 else np.nan)
-
-
 @kernel(np.sqrt)
 def sqrt(x, out):
     for i in prange(x.size):
@@ -66,22 +58,26 @@ def abs_(x, out):
         out[i] = abs(x[i])
 
 
-@kernel(np.tanh)
-def tanh(x, out):
+@kernel(lambda x: -np.abs(x))
+def neg_abs(x, out):
     for i in prange(x.size):
-        out[i] = math.tanh(x[i])
+        out[i] = -abs(x[i])
 
 
-@kernel(_ref_sigmoid)
-def sigmoid(x, out):
+@kernel(lambda x, e: np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype), n_in=2,
+        example=lambda rng, dt: ((x := rng.uniform(-8, 8, 37).astype(dt)), np.exp(-np.abs(x))))
+def sigmoid_from_exp(x, e, out):
+    """σ(x) from e = exp(−|x|): 1/(1+e) for x ≥ 0, e/(1+e) below (never overflows)."""
     for i in prange(x.size):
-        v = x[i]
-        # NOTE: never exp of a large positive number: both branches are in (0, 1].
-        if v >= 0:
-            out[i] = 1.0 / (1.0 + math.exp(-v))
-        else:
-            e = math.exp(v)
-            out[i] = e / (1.0 + e)
+        ei = e[i]
+        out[i] = 1.0 / (1.0 + ei) if x[i] >= 0 else ei / (1.0 + ei)
+
+
+def sigmoid(x):
+    """Numerically stable σ(x) in three passes: numba, numpy's SIMD exp, numba."""
+    e = map_elementwise(neg_abs, (x,))
+    np.exp(e, out=e)
+    return map_elementwise(sigmoid_from_exp, (x, e))
 
 
 @kernel(lambda x: np.where(x <= 0, 0, x).astype(x.dtype))
@@ -125,8 +121,23 @@ def clamp(x, out, lo, hi):
 
 @kernel(np.power, scalars=(2.5,))
 def pow_scalar(x, out, p):
-    for i in prange(x.size):
-        out[i] = x[i] ** p
+    # NOTE: the common exponents get loops of plain arithmetic, which LLVM
+    # vectorises; a general p calls the scalar pow() per element.
+    if p == 2.0:
+        for i in prange(x.size):
+            out[i] = x[i] * x[i]
+    elif p == 3.0:
+        for i in prange(x.size):
+            out[i] = x[i] * x[i] * x[i]
+    elif p == 0.5:
+        for i in prange(x.size):
+            out[i] = math.sqrt(x[i]) if x[i] >= 0 else np.nan
+    elif p == -1.0:
+        for i in prange(x.size):
+            out[i] = 1.0 / x[i]
+    else:
+        for i in prange(x.size):
+            out[i] = x[i] ** p
 
 
 # ----------------------------------------------------------------- unary, backward

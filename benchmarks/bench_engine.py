@@ -1,0 +1,205 @@
+"""Engine benchmark: per-op overhead, kernel throughput vs numpy, cold start.
+
+    python benchmarks/bench_engine.py [--repeat 15] [--size 4194304]
+
+Every figure is the median of repeated runs. Throughput is the memory traffic
+the work needs at minimum (each input read once, each output written once)
+divided by the time; numpy does the same work in the same run, so the ratio
+column is what to quote (>1 means tinygrad_norm is faster).
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import tinygrad_norm as tn  # noqa: E402
+
+
+def median_time(fn, repeat, warmup=2):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def per_op_overhead(repeat):
+    """Forward + backward of one tiny op, from a chain of 200 muls on 4 elements."""
+    x = tn.ones(4, requires_grad=True)
+    g = np.ones(4, np.float32)
+    n = 200
+
+    def chain():
+        y = x
+        for _ in range(n):
+            y = y * 1.0
+        y.backward(g)
+
+    def forward_only():
+        with tn.no_grad():
+            y = x
+            for _ in range(n):
+                y = y * 1.0
+
+    a = np.ones(4, np.float32)
+
+    def numpy_chain():
+        y = a
+        for _ in range(n):
+            y = y * np.float32(1.0)
+
+    return (median_time(chain, repeat) / n * 1e6, median_time(forward_only, repeat) / n * 1e6,
+            median_time(numpy_chain, repeat) / n * 1e6)
+
+
+def throughput(size, repeat):
+    rng = np.random.default_rng(0)
+    rows = []
+    x_np = rng.standard_normal(size).astype(np.float32)
+    b_np = rng.standard_normal(size).astype(np.float32)
+    g_np = rng.standard_normal(size).astype(np.float32)
+    nbytes = x_np.nbytes
+    x = tn.from_numpy(x_np).requires_grad_()
+    b = tn.from_numpy(b_np).requires_grad_()
+    g = tn.from_numpy(g_np)
+    rows_, cols = 4096, size // 4096
+    x2_np = x_np[: rows_ * cols].reshape(rows_, cols)
+    x2 = tn.from_numpy(x2_np).requires_grad_()
+
+    def case(name, ours, theirs, traffic):
+        def step():  # as in training: gradients are zeroed before each backward
+            x.grad = b.grad = x2.grad = None
+            ours()
+        t_ours, t_np = median_time(step, repeat), median_time(theirs, repeat)
+        rows.append((name, traffic * nbytes / t_ours / 1e9, traffic * nbytes / t_np / 1e9, t_np / t_ours))
+
+    def sigmoid_ours():
+        x.sigmoid().backward(g)
+
+    def sigmoid_np():
+        y = 1 / (1 + np.exp(-x_np))
+        return g_np * y * (1 - y)
+    case("sigmoid fwd+bwd", sigmoid_ours, sigmoid_np, 5)  # read x, write y; read g, y, write dx
+
+    def tanh_ours():
+        x.tanh().backward(g)
+
+    def tanh_np():
+        y = np.tanh(x_np)
+        return g_np * (1 - y * y)
+    case("tanh fwd+bwd", tanh_ours, tanh_np, 5)
+
+    def relu_ours():
+        x.relu().backward(g)
+
+    def relu_np():
+        y = np.maximum(x_np, 0)
+        return np.where(y > 0, g_np, 0)
+    case("relu fwd+bwd", relu_ours, relu_np, 5)
+
+    def mul_ours():
+        (x * b).backward(g)
+
+    def mul_np():
+        return x_np * b_np, g_np * b_np, g_np * x_np
+    case("mul fwd+bwd", mul_ours, mul_np, 8)  # read a, b, write y; read g, a, b, write da, db
+
+    def add_ours():
+        (x + b).backward(g)
+
+    def add_np():
+        return x_np + b_np
+    case("add fwd+bwd", add_ours, add_np, 3)  # backward passes g through: no work
+
+    g_row = tn.from_numpy(g_np[:rows_].copy())
+    g_col = tn.from_numpy(g_np[:cols].copy())
+
+    def sum_rows_ours():
+        x2.sum(1).backward(g_row)
+
+    def sum_rows_np():
+        x2_np.sum(1)
+        return np.broadcast_to(g_np[:rows_, None], x2_np.shape).copy()
+    case("sum(dim=-1) fwd+bwd", sum_rows_ours, sum_rows_np, 2)
+
+    def mean_cols_ours():
+        x2.mean(0).backward(g_col)
+
+    def mean_cols_np():
+        x2_np.mean(0)
+        return np.broadcast_to(g_np[None, :cols] / rows_, x2_np.shape).copy()
+    case("mean(dim=0) fwd+bwd", mean_cols_ours, mean_cols_np, 2)
+
+    def var_cols_ours():
+        x2.var(0).backward(g_col)
+
+    def var_cols_np():
+        m = x2_np.mean(0)
+        x2_np.var(0, ddof=1)
+        return g_np[None, :cols] * (2.0 / (rows_ - 1)) * (x2_np - m)
+    case("var(dim=0) fwd+bwd", var_cols_ours, var_cols_np, 4)  # read x twice; read x, write dx
+
+    def max_all_ours():
+        x.max().backward(tn.tensor(1.0))
+
+    def max_all_np():
+        m = x_np.max()
+        eq = x_np == m
+        return eq / eq.sum()
+    case("max() fwd+bwd", max_all_ours, max_all_np, 3)
+    return rows
+
+
+def cold_start(repeat):
+    """Fresh interpreter: `import tinygrad_norm`, and import + first training step
+    (numba's cache is warm: the step ran once before)."""
+    step = ("import tinygrad_norm as tn;"
+            "x=tn.randn(60,784);w=tn.randn(784,100,requires_grad=True);"
+            "((x@w).sigmoid()*2).mean().backward()")
+    subprocess.run([sys.executable, "-c", step], check=True, cwd=os.path.dirname(__file__) + "/..")
+
+    def timed(code):
+        times = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True, cwd=os.path.dirname(__file__) + "/..")
+            times.append(time.perf_counter() - t)
+        return statistics.median(times)
+    return timed("pass"), timed("import tinygrad_norm"), timed("import numba"), timed(step)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--size", type=int, default=1 << 22, help="elements of the large arrays (float32)")
+    args = ap.parse_args()
+    print(f"numpy {np.__version__}, {os.cpu_count()} cores, medians of {args.repeat} runs\n")
+
+    fb, f, npf = per_op_overhead(args.repeat)
+    print("per-op overhead (tiny tensor, 4 elements)")
+    print(f"  forward + backward   {fb:8.2f} µs / op")
+    print(f"  forward only         {f:8.2f} µs / op   (numpy's own `a * 1.0`: {npf:.2f} µs)\n")
+
+    print(f"throughput on {args.size:,} float32 elements ({args.size * 4 / 1e6:.0f} MB per array)")
+    print(f"  {'work':<22}{'tinygrad_norm':>15}{'numpy':>12}{'ratio':>9}")
+    for name, ours, theirs, ratio in throughput(args.size, args.repeat):
+        print(f"  {name:<22}{ours:>11.1f} GB/s{theirs:>7.1f} GB/s{ratio:>8.2f}x")
+
+    base, imp, numba_imp, step = cold_start(max(5, args.repeat // 3))
+    print("\ncold start (fresh process, warm numba cache)")
+    print(f"  python -c pass                 {base:6.3f} s")
+    print(f"  import tinygrad_norm           {imp:6.3f} s   (target < 0.5 s; numba is imported lazily)")
+    print(f"  import numba (alone)           {numba_imp:6.3f} s")
+    print(f"  import + first training step   {step:6.3f} s   (includes numba + loading cached kernels)")
+
+
+if __name__ == "__main__":
+    main()
