@@ -233,7 +233,8 @@ def _broadcast_shape(a, b, opname):
 class _Binary(Function):
     def save_shapes(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
-        self.out_shape = _broadcast_shape(a, b, self.name)
+        if a.shape != b.shape:
+            _broadcast_shape(a, b, self.name)  # raises naming both shapes
 
 
 class Add(_Binary):

@@ -355,15 +355,30 @@ def map_elementwise(kern, inputs, n_out=1, scalars=(), dtype=None):
     """Broadcast `inputs` (ndarrays) to one shape, run `kern` over them flat and
     return its output array(s) of that shape.
 
-    Inputs that are broadcast or strided are copied to contiguous memory first
-    (the kernels walk flat arrays); scalars are passed through as floats.
+    Same-shape contiguous inputs are passed as flat views; a one-element input
+    (a scalar operand) as a zero-stride view; any other broadcast or strided
+    input is first copied to contiguous memory (the kernels walk flat arrays).
     """
     shape = inputs[0].shape
     for x in inputs[1:]:
         if x.shape != shape:
-            shape = np.broadcast_shapes(shape, x.shape)
+            shape = np.broadcast_shapes(*(x.shape for x in inputs))
+            break
     dtype = dtype or inputs[0].dtype
-    flat = [np.ascontiguousarray(np.broadcast_to(x, shape), dtype=dtype).reshape(-1) for x in inputs]
+    size = 1
+    for s in shape:
+        size *= s
+    flat = []
+    for x in inputs:
+        if x.dtype != dtype:
+            x = x.astype(dtype)
+        if x.shape == shape and x.flags.c_contiguous:
+            flat.append(x.reshape(-1))
+        elif x.size == 1:
+            # NOTE: a stride-0 view repeats the one value without copying it.
+            flat.append(np.ndarray((size,), dtype, buffer=np.ascontiguousarray(x), strides=(0,)))
+        else:
+            flat.append(np.ascontiguousarray(np.broadcast_to(x, shape)).reshape(-1))
     outs = [np.empty(shape, dtype) for _ in range(n_out)]
     kern(*flat, *(o.reshape(-1) for o in outs), *(float(s) for s in scalars))
     return outs[0] if n_out == 1 else tuple(outs)

@@ -85,8 +85,10 @@ class Kernel:
         """Run the serial twin, or the parallel one when an array is large."""
         if self._serial is None:
             self._build()
-        big = any(getattr(a, "size", 0) >= PARALLEL_MIN for a in args)
-        return (self._parallel if big else self._serial)(*args)
+        for a in args:
+            if getattr(a, "size", 0) >= PARALLEL_MIN:
+                return self._parallel(*args)
+        return self._serial(*args)
 
     def __repr__(self):
         return f"<kernel {self.name}>"
