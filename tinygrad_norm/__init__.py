@@ -15,8 +15,13 @@ from . import autograd
 from .factory import (arange, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
                       rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)
 from .random import get_rng_state, manual_seed, seed, set_rng_state
+from .serialization import load, save
 from .tensor import (Function, Tensor, bool_, cat, enable_grad, float32, float64, int32, int64,
                      is_grad_enabled, no_grad, set_grad_enabled, stack, uint8, where)
+
+from . import nn  # noqa: E402  (after Tensor: modules and layers build on it)
+from . import optim  # noqa: E402  (after Tensor: optimizers import it)
+from . import data, viz  # noqa: E402  (viz imports graphviz only when drawing)
 
 float = float32  # noqa: A001  (torch.float)
 double = float64

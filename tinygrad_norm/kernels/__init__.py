@@ -8,6 +8,9 @@ Every kernel is registered in `REGISTRY` with the numpy reference it is tested
 against.
 """
 from . import elementwise, reduce  # noqa: F401  (registers the kernels)
+from . import conv  # noqa: F401  (im2col/col2im, pooling)
+from . import softmax  # noqa: F401  (fused softmax / log_softmax)
+from . import norm  # noqa: F401  (fused normalization forward / backward)
 from .elementwise import map_elementwise
 from .jit import PARALLEL_MIN, REGISTRY, kernel
 

@@ -52,7 +52,9 @@ class Kernel:
         """Create both numba dispatchers (compilation itself happens per signature)."""
         import numba
 
-        self.py_func.__globals__["prange"] = numba.prange
+        module_globals = self.py_func.__globals__
+        module_globals["prange"] = numba.prange
+        _jit_device_functions(module_globals)
         # NOTE: `reassoc` lets LLVM vectorise running sums; unlike full fastmath
         # it keeps nan/inf semantics (a diverging run must still show up as nan).
         flags = dict(cache=True, nogil=True,
@@ -92,6 +94,27 @@ class Kernel:
 
     def __repr__(self):
         return f"<kernel {self.name}>"
+
+
+def device(fn=None, *, reassociate=False):
+    """Decorator for a helper called *from* kernels (not from Python).
+
+    It stays a plain Python function until the first kernel of its module is
+    built; then it is replaced, in the module, by a cached numba function.
+    """
+    def mark(f):
+        f._tn_device = {"cache": True, "fastmath": {"reassoc", "contract"} if reassociate else False}
+        return f
+    return mark(fn) if fn is not None else mark
+
+
+def _jit_device_functions(module_globals):
+    import numba
+
+    for name, value in list(module_globals.items()):
+        options = getattr(value, "_tn_device", None)
+        if options is not None and not isinstance(value, numba.core.dispatcher.Dispatcher):
+            module_globals[name] = numba.njit(**options)(value)
 
 
 def kernel(reference, n_in=1, n_out=1, scalars=(), reassociate=False, example=None):

@@ -1,0 +1,642 @@
+"""Fused normalization kernels: ONE forward and ONE backward for every norm layer.
+
+Layout. Every normalization layer of `tn.nn` is its input viewed as
+
+    x[n, m, k, s]      shape (N, M, K, S), C-contiguous,
+
+with one set of statistics per m (taken over n, k and s) and an affine
+weight/bias per (m mod G, k) that is constant along s:
+
+    layer                         (N, M,      K,       S)        G
+    BatchNorm    (N, C, *)        (N, C,      1,       prod *)   C
+    InstanceNorm (N, C, *)        (1, N·C,    1,       prod *)   C
+    GroupNorm    (N, C, *), G     (1, N·G,    C/G,     prod *)   G
+    LayerNorm    (*, D...)        (1, prod *, prod D,  1)        1
+    RMSNorm      (*, D...)        like LayerNorm, without centering
+
+Each is a free reshape of a contiguous array: BatchNorm2d reduces NCHW over N
+and HW without a transposed copy. The kernels take x as the 2-D array
+(N, M·K·S), weight and bias as (G, K), statistics as length-M vectors.
+
+Math, per m, over its cnt = N·K·S entries:
+
+    μ = mean(x)                  (0 when not centering: RMSNorm)
+    v = mean((x − μ)²)           biased; two passes, so a 1e5 offset costs nothing
+    rstd = 1 / √(v + ε)          (1 when not scaling: mean-only BatchNorm)
+    x̂ = r·(x − μ)·rstd + d,      y = γ·x̂ + β
+
+r and d are Batch Renorm's correction (Ioffe 2017), r = clip(σ_B/σ, 1/r_max,
+r_max), d = clip((μ_B − μ)/σ, ±d_max) against reference statistics (μ, 1/σ);
+with r_max = 1 and d_max = 0 they are exactly 1 and 0, which is BatchNorm and
+every other layer. With `batch_stats` off, (μ, rstd) are the reference
+statistics themselves (eval mode: running statistics) and the layer is the
+affine map x ↦ γ·(x − μ)·rstd + β.
+
+Backward (r, d constants; h = g·γ; x̂_B = (x − μ)·rstd; means over the cnt entries):
+
+    dx = r·rstd·(h − mean(h) − x̂_B·mean(h·x̂_B))      batch statistics
+    dx = r·rstd·h                                     given statistics
+    dγ = Σ g·x̂,  dβ = Σ g                             summed over n, s and m ≡ g mod G
+
+(the mean(h) term only when centering, the x̂_B term only when scaling).
+
+Precision. Statistics are accumulated in float64 (float32 inputs too).
+Elementwise work runs in the input's precision T (16 float32 lanes per
+AVX-512 vector instead of 8 float64): μ is split as hi + lo with hi = T(μ),
+x − hi is exact or within one rounding, and lo is folded into a per-run
+constant, so float32 keeps the float64 centring. The backward's long-run sums
+add T-precision partials of FLUSH elements into float64.
+
+Loops. Consecutive m are grouped into blocks so that a row segment
+x[n, block] has at least BLOCK contiguous elements (BatchNorm1d on (N, C)
+has one element per (n, m)). A block is a sequence of *runs*, one per (m, k),
+of S contiguous elements sharing μ, rstd, γ and β: long runs (S >= RUN_MIN:
+BatchNorm2d, GroupNorm, InstanceNorm) are walked with scalar coefficients,
+short ones (BatchNorm1d) with per-position coefficient vectors, and rows
+(N == 1, S == 1: LayerNorm, RMSNorm) with the weight row itself, so every
+inner loop is contiguous and vectorised. Blocks are dealt out to at most
+MAX_CHUNKS chunks, the unit of parallel work; the backward writes one
+partial dγ/dβ per chunk (the caller sums them), so results do not depend on
+the number of threads. When N == 1 all passes over a block run while it is in
+cache; when N > 1 each pass walks the chunk's columns row by row (see _units).
+"""
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .jit import kernel
+
+BLOCK = 256       # a block of statistics spans at least this many positions per row
+RUN_MIN = 16      # runs at least this long use scalar coefficients
+MAX_CHUNKS = 16   # parallel work units (also the number of partial dγ/dβ rows)
+FLUSH = 256       # T-precision partial sums are added into float64 every FLUSH elements
+
+# NOTE: the helpers below are compiled on their own, so they need the kernels'
+# `reassoc` flag themselves (without it every running sum is a serial chain).
+helper = njit(cache=True, fastmath={"reassoc", "contract"})
+
+
+@njit(cache=True)
+def blocking(M, L):
+    """(statistics per block, number of blocks) for M statistics of L positions per row."""
+    per_block = max(1, min(M, -(-BLOCK // max(L, 1))))
+    return per_block, (M + per_block - 1) // per_block
+
+
+@njit(cache=True)
+def running_update(buffer, batch_value, momentum, scale):
+    """In place: buffer ← (1 − momentum)·buffer + momentum·scale·batch_value
+    (a running statistic; scale = n/(n − 1) turns a biased variance unbiased)."""
+    for i in range(buffer.shape[0]):
+        buffer[i] = (1.0 - momentum) * buffer[i] + momentum * (scale * batch_value[i])
+
+
+def n_chunks(M, L):
+    """How many partial dγ/dβ rows `norm_backward` needs for M statistics of L positions."""
+    return min(blocking(M, L)[1], MAX_CHUNKS)
+
+
+@njit(cache=True)
+def _rsqrt(v):
+    # NOTE: numba raises ZeroDivisionError on 1/0 (Python semantics); give inf like numpy.
+    if v > 0.0:
+        return 1.0 / math.sqrt(v)
+    return math.inf if v == 0.0 else math.nan
+
+
+@helper
+def _split(v, T):
+    """v (float64) as hi + lo in the working precision T, hi = T(v). NOTE: the
+    elementwise loops compute x − v as (x − hi), exact or within one rounding,
+    and fold lo into a per-run constant: float32 arrays are processed in float32
+    (twice the SIMD width, no conversions) without losing the float64 centring.
+    A second subtraction `(x − hi) − lo` in the loop would not survive `reassoc`."""
+    hi = T(v)
+    return hi, v - np.float64(hi)
+
+
+# Block helpers. A block is n_runs runs of S contiguous elements starting at
+# column p0 of every row; per-run coefficients are vectors of length n_runs.
+# Short runs use per-position copies of them (scratch `pos`, one row each).
+
+@helper
+def _per_position(run_values, n_runs, S, out):
+    """Position q·S + s gets run_values[q] (for short runs; S == 1 needs no copy)."""
+    if S == 1:
+        return run_values
+    for q in range(n_runs):
+        v = run_values[q]
+        seg = out[q * S:(q + 1) * S]
+        for s in range(S):
+            seg[s] = v
+    return out
+
+
+@helper
+def _per_position_affine(shift, a, b, n_runs, S, T, out):
+    """Per-position (hi, a, b − lo·a) in the working precision T: out[0..2, q·S + s]
+    for run q, so that (x − hi)·a + (b − lo·a) = (x − shift)·a + b."""
+    for q in range(n_runs):
+        hi, lo = _split(shift[q], T)
+        aq, bq = T(a[q]), T(b[q] - lo * a[q])
+        for s in range(q * S, (q + 1) * S):
+            out[0, s], out[1, s], out[2, s] = hi, aq, bq
+
+
+@helper
+def _moment(x, p0, n_runs, S, c, power, out, pos):
+    """out[q] = Σ_n Σ_s (x[n, run q, s] − c[q])^power, power 1 or 2 (float64)."""
+    width = n_runs * S
+    if S >= RUN_MIN:
+        out[:n_runs] = 0.0
+        for n in range(x.shape[0]):
+            row = x[n, p0:p0 + width]
+            for q in range(n_runs):
+                seg = row[q * S:(q + 1) * S]
+                cq = c[q]
+                t = 0.0
+                if power == 1:
+                    for s in range(S):
+                        t += seg[s] - cq
+                else:
+                    for s in range(S):
+                        dev = seg[s] - cq
+                        t += dev * dev
+                out[q] += t
+        return
+    cp = _per_position(c, n_runs, S, pos[0])
+    acc = out[:width] if S == 1 else pos[1, :width]
+    acc[:] = 0.0
+    for n in range(x.shape[0]):
+        row = x[n, p0:p0 + width]
+        if power == 1:
+            for j in range(width):
+                acc[j] += row[j] - cp[j]
+        else:
+            for j in range(width):
+                dev = row[j] - cp[j]
+                acc[j] += dev * dev
+    if S > 1:
+        for q in range(n_runs):
+            out[q] = acc[q * S:(q + 1) * S].sum()
+
+
+@helper
+def _affine(x, y, p0, n_runs, S, mu, a, b, pos):
+    """y = (x − mu)·a + b with per-run mu, a, b; long runs in the input's
+    precision: y = (x − hi)·a + (b − lo·a)."""
+    T = y.dtype.type
+    width = n_runs * S
+    if S >= RUN_MIN:
+        for n in range(x.shape[0]):
+            row = x[n, p0:p0 + width]
+            out = y[n, p0:p0 + width]
+            for q in range(n_runs):
+                seg = row[q * S:(q + 1) * S]
+                dst = out[q * S:(q + 1) * S]
+                hi, lo = _split(mu[q], T)
+                aq, bq = T(a[q]), T(b[q] - lo * a[q])
+                for s in range(S):
+                    dst[s] = (seg[s] - hi) * aq + bq
+        return
+    coef = np.empty((3, width), x.dtype)  # per position: hi, a, b − lo·a
+    _per_position_affine(mu, a, b, n_runs, S, T, coef)
+    hp, ap, bp = coef[0], coef[1], coef[2]
+    for n in range(x.shape[0]):
+        row = x[n, p0:p0 + width]
+        out = y[n, p0:p0 + width]
+        for j in range(width):
+            out[j] = (row[j] - hp[j]) * ap[j] + bp[j]
+
+
+@helper
+def _grad_moments(g, x, p0, n_runs, S, mu, rs, sg, sgx, pos):
+    """sg[q] = Σ g and sgx[q] = Σ g·(x − mu)·rs over run q of every row. Long
+    runs sum in the input's precision, FLUSH elements at a time, into float64:
+    Σ g·(x − mu) = Σ g·(x − hi) − lo·Σ g."""
+    T = x.dtype.type
+    width = n_runs * S
+    if S >= RUN_MIN:
+        sg[:n_runs] = 0.0
+        sgx[:n_runs] = 0.0
+        for n in range(x.shape[0]):
+            grow = g[n, p0:p0 + width]
+            xrow = x[n, p0:p0 + width]
+            for q in range(n_runs):
+                hi, lo = _split(mu[q], T)
+                t = 0.0
+                tx = 0.0
+                for s0 in range(q * S, (q + 1) * S, FLUSH):
+                    s1 = min((q + 1) * S, s0 + FLUSH)
+                    gs = grow[s0:s1]
+                    xs = xrow[s0:s1]
+                    tb = T(0.0)
+                    txb = T(0.0)
+                    for s in range(s1 - s0):
+                        tb += gs[s]
+                        txb += gs[s] * (xs[s] - hi)
+                    t += tb
+                    tx += txb
+                sg[q] += t
+                sgx[q] += (tx - lo * t) * rs[q]
+        return
+    mp = _per_position(mu, n_runs, S, pos[0])
+    acc = sg[:width] if S == 1 else pos[1, :width]
+    accx = sgx[:width] if S == 1 else pos[2, :width]
+    acc[:] = 0.0
+    accx[:] = 0.0
+    for n in range(x.shape[0]):
+        grow = g[n, p0:p0 + width]
+        xrow = x[n, p0:p0 + width]
+        for j in range(width):
+            acc[j] += grow[j]
+            accx[j] += grow[j] * (xrow[j] - mp[j])
+    for q in range(n_runs):
+        if S > 1:
+            sg[q] = acc[q * S:(q + 1) * S].sum()
+            sgx[q] = accx[q * S:(q + 1) * S].sum()
+        sgx[q] *= rs[q]
+
+
+@helper
+def _grad_affine(g, x, dx, p0, n_runs, S, mu, alpha, beta, kappa, pos):
+    """dx = alpha·g − beta − kappa·(x − mu) with per-run coefficients; long runs
+    in the input's precision: dx = alpha·g − kappa·(x − hi) − (beta − kappa·lo)."""
+    T = dx.dtype.type
+    width = n_runs * S
+    if S >= RUN_MIN:
+        for n in range(x.shape[0]):
+            grow = g[n, p0:p0 + width]
+            xrow = x[n, p0:p0 + width]
+            out = dx[n, p0:p0 + width]
+            for q in range(n_runs):
+                gs = grow[q * S:(q + 1) * S]
+                xs = xrow[q * S:(q + 1) * S]
+                dst = out[q * S:(q + 1) * S]
+                hi, lo = _split(mu[q], T)
+                aq, bq, kq = T(alpha[q]), T(beta[q] - kappa[q] * lo), T(kappa[q])
+                for s in range(S):
+                    dst[s] = aq * gs[s] - kq * (xs[s] - hi) - bq
+        return
+    # dx = alpha·g − kappa·(x − hi) − (beta − kappa·lo): (x − hi)·(−kappa) + (lo·kappa − beta)
+    coef = np.empty((4, width), x.dtype)  # per position: hi, −kappa, lo·kappa − beta, alpha
+    neg_kappa = np.empty(n_runs)
+    neg_beta = np.empty(n_runs)
+    for q in range(n_runs):
+        neg_kappa[q], neg_beta[q] = -kappa[q], -beta[q]
+    _per_position_affine(mu, neg_kappa, neg_beta, n_runs, S, T, coef)
+    for q in range(n_runs):
+        coef[3, q * S:(q + 1) * S] = T(alpha[q])
+    hp, kp, bp, ap = coef[0], coef[1], coef[2], coef[3]
+    for n in range(x.shape[0]):
+        grow = g[n, p0:p0 + width]
+        xrow = x[n, p0:p0 + width]
+        out = dx[n, p0:p0 + width]
+        for j in range(width):
+            out[j] = ap[j] * grow[j] + ((xrow[j] - hp[j]) * kp[j] + bp[j])
+
+
+@helper
+def _per_run(values, m0, m1, K, out):
+    """out[(m − m0)·K + k] = values[m]: a per-statistic vector as per-run values."""
+    q = 0  # NOTE: plain counters, not per-m slices: BatchNorm has K = 1 and thousands of m
+    for m in range(m0, m1):
+        v = values[m]
+        for _ in range(K):
+            out[q] = v
+            q += 1
+
+
+@helper
+def _per_statistic(run_sums, m0, m1, K, scale, out):
+    """out[m] = scale·Σ_k run_sums[(m − m0)·K + k]."""
+    q = 0
+    for m in range(m0, m1):
+        t = 0.0
+        for _ in range(K):
+            t += run_sums[q]
+            q += 1
+        out[m] = t * scale
+
+
+@helper
+def _renorm(m0, m1, mean, rstd, ref_mean, ref_rstd, scale, r_max, d_max, r, d):
+    """Batch Renorm's r[m], d[m] for m0 <= m < m1 against the reference
+    statistics; exactly 1 and 0 when r_max == 1 and d_max == 0 (every layer
+    but BatchRenorm). NOTE: one call per block, not per m (calls are not free)."""
+    for m in range(m0, m1):
+        r[m] = 1.0
+        if r_max != 1.0 and scale != 0.0:
+            r[m] = min(max(ref_rstd[m] / rstd[m], 1.0 / r_max), r_max)
+        d[m] = 0.0
+        if d_max != 0.0:
+            d[m] = min(max((mean[m] - ref_mean[m]) * ref_rstd[m], -d_max), d_max)
+
+
+@helper
+def _block_statistics(x, m0, m1, K, S, eps, center, scale, r_max, d_max, ref_mean, ref_rstd,
+                      inv_count, mean, var, rstd, r, d, sums, mu, pos):
+    """Passes 1 (mean) and 2 (variance about it) over the block of statistics
+    m0..m1, then Batch Renorm's r, d. `sums`, `mu`: scratch of (m1 − m0)·K runs."""
+    n_runs, p0 = (m1 - m0) * K, m0 * K * S
+    mu[:n_runs] = 0.0
+    if center != 0.0:
+        _moment(x, p0, n_runs, S, mu, 1, sums, pos)
+        _per_statistic(sums, m0, m1, K, inv_count, mean)
+    else:
+        mean[m0:m1] = 0.0
+    _per_run(mean, m0, m1, K, mu)
+    if scale != 0.0:  # NOTE: two passes, so a large mean costs no precision
+        _moment(x, p0, n_runs, S, mu, 2, sums, pos)
+        _per_statistic(sums, m0, m1, K, inv_count, var)
+        for m in range(m0, m1):
+            rstd[m] = _rsqrt(var[m] + eps)
+    else:
+        var[m0:m1] = math.nan
+        rstd[m0:m1] = 1.0
+    _renorm(m0, m1, mean, rstd, ref_mean, ref_rstd, scale, r_max, d_max, r, d)
+
+
+# Rows: N == 1 and S == 1 (LayerNorm, RMSNorm): statistic m is the contiguous
+# row x[0, m·K:(m+1)·K] and the affine parameters vary along it; no per-run
+# arrays are needed, every pass reads the row (in L1) and the weight row.
+
+@helper
+def _row_forward(seg, out, w, bb, m, eps, center, scale, batch_stats, r_max, d_max,
+                 ref_mean, ref_rstd, mean, var, rstd, r, d):
+    """Statistics of one row (two passes), then out = (seg − μ)·(r·rstd·γ) + (γ·d + β)."""
+    K = seg.shape[0]
+    if batch_stats != 0.0:
+        mu = 0.0
+        if center != 0.0:
+            for k in range(K):
+                mu += seg[k]
+            mu /= K
+        mean[m] = mu
+        if scale != 0.0:
+            t = 0.0
+            for k in range(K):
+                dev = seg[k] - mu
+                t += dev * dev
+            var[m] = t / K
+            rstd[m] = _rsqrt(var[m] + eps)
+        else:
+            var[m], rstd[m] = math.nan, 1.0
+        _renorm(m, m + 1, mean, rstd, ref_mean, ref_rstd, scale, r_max, d_max, r, d)
+    else:
+        mean[m], var[m], rstd[m], r[m], d[m] = ref_mean[m], math.nan, ref_rstd[m], 1.0, 0.0
+    # out = (x − hi)·(f·γ) + (γ·(d − lo·f) + β), in the input's precision
+    T = out.dtype.type
+    hi, lo = _split(mean[m], T)
+    f64 = r[m] * rstd[m]
+    f, dm = T(f64), T(d[m] - lo * f64)
+    for k in range(K):
+        out[k] = (seg[k] - hi) * (f * w[k]) + (w[k] * dm + bb[k])
+
+
+@helper
+def _row_backward(gseg, xseg, dxseg, w, dw, db, mu, rs, rm, dm, with_mean, with_var, need_dx):
+    """One row: dγ, dβ partials (dw, db += ...) and dx (see the module docstring)."""
+    K = xseg.shape[0]
+    h = 0.0    # Σ g·γ
+    hx = 0.0   # Σ g·γ·x̂_B
+    for k in range(K):
+        gv = gseg[k]
+        xb = (xseg[k] - mu) * rs
+        h += gv * w[k]
+        hx += gv * w[k] * xb
+        db[k] += gv
+        dw[k] += gv * (rm * xb + dm)
+    if need_dx:
+        # dx = f·γ·g − km·(x − hi) − (bm − km·lo), in the input's precision
+        T = dxseg.dtype.type
+        hi, lo = _split(mu, T)
+        f = rm * rs
+        bm = f * h / K if with_mean else 0.0
+        km = f * rs * hx / K if with_var else 0.0
+        fT, kT, bT = T(f), T(km), T(bm - km * lo)
+        for k in range(K):
+            dxseg[k] = fT * w[k] * gseg[k] - kT * (xseg[k] - hi) - bT
+
+
+@helper
+def _units(c, n_blocks, n_chunk, N):
+    """Blocks of chunk c, and how many of them make one unit of work (all passes
+    of a unit run before the next unit starts): a single block when N == 1, so
+    its data is still in cache for the next pass; the whole chunk when N > 1,
+    so every pass walks rows in memory order over the chunk's columns (walking
+    BatchNorm2d channel by channel, 4 KiB per row at power-of-two strides, is up
+    to 3× slower: the prefetcher restarts on every page, cache sets collide)."""
+    lo, hi = c * n_blocks // n_chunk, (c + 1) * n_blocks // n_chunk
+    return lo, hi, (1 if N == 1 else max(hi - lo, 1))
+
+
+# ----------------------------------------------------------------------- references
+
+def _dims(x, weight, n_stats):
+    N, P = x.shape
+    G, K = weight.shape
+    M = n_stats
+    S = P // (M * K) if M * K else 0
+    return N, M, K, S, G
+
+
+def _ref_forward(x, weight, bias, ref_mean, ref_rstd, eps, center, scale, batch_stats, r_max, d_max):
+    N, M, K, S, G = _dims(x, weight, ref_mean.shape[0])
+    x4 = x.astype(np.float64).reshape(N, M, K, S)
+    axes = (0, 2, 3)
+    if batch_stats:
+        mean = x4.mean(axis=axes) if center else np.zeros(M)
+        dev = x4 - mean[:, None, None]
+        var = (dev ** 2).mean(axis=axes) if scale else np.full(M, np.nan)
+        rstd = 1 / np.sqrt(var + eps) if scale else np.ones(M)
+        r = np.ones(M) if (r_max == 1 or not scale) else np.clip(ref_rstd / rstd, 1 / r_max, r_max)
+        d = np.zeros(M) if d_max == 0 else np.clip((mean - ref_mean) * ref_rstd, -d_max, d_max)
+    else:
+        mean, var, rstd = ref_mean.astype(np.float64), np.full(M, np.nan), ref_rstd.astype(np.float64)
+        r, d = np.ones(M), np.zeros(M)
+    w = np.tile(weight, (M // G, 1))[:, :, None]
+    b = np.tile(bias, (M // G, 1))[:, :, None]
+    xhat = (x4 - mean[:, None, None]) * (r * rstd)[:, None, None] + d[:, None, None]
+    y = (w * xhat + b).reshape(N, -1).astype(x.dtype)
+    return y, mean, var, rstd, r, d
+
+
+def _example_forward(rng, dtype):
+    # N=3 rows, M=4 statistics, K=2, S=3, G=2 groups of affine parameters.
+    x = (rng.standard_normal((3, 24)) * 2 + 5).astype(dtype)
+    weight = rng.uniform(0.5, 2, (2, 2)).astype(dtype)
+    bias = rng.standard_normal((2, 2)).astype(dtype)
+    return x, weight, bias, rng.uniform(4, 6, 4), rng.uniform(0.3, 0.8, 4)
+
+
+def _ref_backward(g, x, weight, mean, rstd, r, d, center, scale, batch_stats, need_dx):
+    N, M, K, S, G = _dims(x, weight, mean.shape[0])
+    x4 = x.astype(np.float64).reshape(N, M, K, S)
+    g4 = g.astype(np.float64).reshape(N, M, K, S)
+    col = lambda v: v[:, None, None]  # noqa: E731  (per-m vector against (N, M, K, S))
+    xb = (x4 - col(mean)) * col(rstd)
+    h = g4 * np.tile(weight, (M // G, 1))[:, :, None]
+    dx = h.copy()
+    if batch_stats:
+        if center:
+            dx -= col(h.mean(axis=(0, 2, 3)))
+        if scale:
+            dx -= xb * col((h * xb).mean(axis=(0, 2, 3)))
+    dx = (col(r * rstd) * dx).reshape(N, -1).astype(x.dtype)
+    dw = (g4 * (col(r) * xb + col(d))).sum(axis=(0, 3)).reshape(M // G, G, K).sum(axis=0)
+    db = g4.sum(axis=(0, 3)).reshape(M // G, G, K).sum(axis=0)
+    return dx, dw[None], db[None]
+
+
+def _example_backward(rng, dtype):
+    x, weight, _, mean, rstd = _example_forward(rng, dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    return g, x, weight, mean, rstd, rng.uniform(0.5, 2, 4), rng.uniform(-1, 1, 4)
+
+
+# -------------------------------------------------------------------------- forward
+# Each kernel is a parallel loop over chunks; the chunk function holds the
+# algorithm. NOTE: keeping the body out of the prange loop makes the parallel
+# twin compile in a fraction of the time, and both twins share one compiled body.
+
+@helper
+def _layout(x, n_stats, weight):
+    """(N, M, K, S, G, L) of the (N, M·K·S) view."""
+    N, P = x.shape
+    G, K = weight.shape
+    L = P // n_stats if n_stats > 0 else 0
+    return N, n_stats, K, (L // K if K > 0 else 0), G, L
+
+
+@helper
+def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var, rstd, r, d,
+                   eps, center, scale, batch_stats, r_max, d_max):
+    N, M, K, S, G, L = _layout(x, mean.shape[0], weight)
+    per_block, n_blocks = blocking(M, L)
+    runs_max = (1 if N == 1 else -(-n_blocks // n_chunk)) * per_block * K
+    inv_count = 1.0 / (N * L) if N * L > 0 else math.nan
+    sums = np.empty(runs_max)   # per run: Σ x, then Σ (x − μ)²
+    mu = np.empty(runs_max)     # per run: μ of its statistic
+    a = np.empty(runs_max)      # per run: r·rstd·γ
+    b = np.empty(runs_max)      # per run: γ·d + β
+    pos = np.empty((3, runs_max * S if S < RUN_MIN else 0))
+    lo, hi, unit = _units(c, n_blocks, n_chunk, N)
+    for u0 in range(lo, hi, unit):
+        u1 = min(hi, u0 + unit)
+        m_lo, m_hi = u0 * per_block, min(M, u1 * per_block)
+        if N == 1 and S == 1:  # rows: LayerNorm, RMSNorm
+            for m in range(m_lo, m_hi):
+                _row_forward(x[0, m * K:(m + 1) * K], y[0, m * K:(m + 1) * K], weight[m % G],
+                             bias[m % G], m, eps, center, scale, batch_stats, r_max, d_max,
+                             ref_mean, ref_rstd, mean, var, rstd, r, d)
+            continue
+        # passes 1 and 2: the statistics
+        if batch_stats != 0.0:
+            _block_statistics(x, m_lo, m_hi, K, S, eps, center, scale, r_max, d_max,
+                              ref_mean, ref_rstd, inv_count, mean, var, rstd, r, d, sums, mu, pos)
+        else:
+            for m in range(m_lo, m_hi):
+                mean[m], var[m], rstd[m] = ref_mean[m], math.nan, ref_rstd[m]
+                r[m], d[m] = 1.0, 0.0
+        # pass 3: the output, with per-run scale and shift
+        _per_run(mean, m_lo, m_hi, K, mu)
+        q = 0
+        for m in range(m_lo, m_hi):
+            grp = m % G
+            f, dm = r[m] * rstd[m], d[m]
+            for k in range(K):
+                a[q] = f * weight[grp, k]
+                b[q] = weight[grp, k] * dm + bias[grp, k]
+                q += 1
+        _affine(x, y, m_lo * L, (m_hi - m_lo) * K, S, mu, a, b, pos)
+
+
+@kernel(_ref_forward, n_in=5, n_out=6, scalars=(1e-5, 1.0, 1.0, 1.0, 1.5, 0.5),
+        reassociate=True, example=_example_forward)
+def norm_forward(x, weight, bias, ref_mean, ref_rstd, y, mean, var, rstd, r, d,
+                 eps, center, scale, batch_stats, r_max, d_max):
+    """y = γ·(r·(x − μ)·rstd + d) + β on the (N, M·K·S) view; writes the statistics
+    used (mean, var, rstd: length M, float64) and the Renorm correction r, d.
+    var is nan where it was not computed (given statistics, or no scaling)."""
+    M = mean.shape[0]
+    L = x.shape[1] // M if M > 0 else 0
+    n_chunk = min(blocking(M, L)[1], MAX_CHUNKS)
+    for c in prange(n_chunk):
+        _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var, rstd, r, d,
+                       eps, center, scale, batch_stats, r_max, d_max)
+
+
+# ------------------------------------------------------------------------- backward
+
+@helper
+def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbias,
+                    center, scale, batch_stats, need_dx):
+    N, M, K, S, G, L = _layout(x, mean.shape[0], weight)
+    per_block, n_blocks = blocking(M, L)
+    runs_max = (1 if N == 1 else -(-n_blocks // n_chunk)) * per_block * K
+    inv_count = 1.0 / (N * L) if N * L > 0 else math.nan
+    with_mean = batch_stats != 0.0 and center != 0.0
+    with_var = batch_stats != 0.0 and scale != 0.0
+    dweight[c] = 0.0
+    dbias[c] = 0.0
+    mu = np.empty(runs_max)      # per run: μ
+    rs = np.empty(runs_max)      # per run: rstd
+    sg = np.empty(runs_max)      # per run: Σ g
+    sgx = np.empty(runs_max)     # per run: Σ g·x̂_B
+    alpha = np.empty(runs_max)   # dx = alpha·g − beta − kappa·(x − μ)
+    beta = np.empty(runs_max)
+    kappa = np.empty(runs_max)
+    pos = np.empty((4, runs_max * S if S < RUN_MIN else 0))
+    lo, hi, unit = _units(c, n_blocks, n_chunk, N)
+    for u0 in range(lo, hi, unit):
+        u1 = min(hi, u0 + unit)
+        m_lo, m_hi = u0 * per_block, min(M, u1 * per_block)
+        if N == 1 and S == 1:  # rows: LayerNorm, RMSNorm
+            for m in range(m_lo, m_hi):
+                span = slice(m * K, (m + 1) * K)
+                _row_backward(g[0, span], x[0, span], dx[0, span] if need_dx != 0.0 else dx[0, :0],
+                              weight[m % G], dweight[c, m % G], dbias[c, m % G], mean[m],
+                              rstd[m], r[m], d[m], with_mean, with_var, need_dx != 0.0)
+            continue
+        _per_run(mean, m_lo, m_hi, K, mu)
+        _per_run(rstd, m_lo, m_hi, K, rs)
+        # pass 1: Σ g and Σ g·x̂_B per run
+        _grad_moments(g, x, m_lo * L, (m_hi - m_lo) * K, S, mu, rs, sg, sgx, pos)
+        # per statistic: the dγ, dβ partials and the coefficients of dx
+        q0 = 0
+        for m in range(m_lo, m_hi):
+            grp = m % G
+            rm, dm = r[m], d[m]
+            h = 0.0    # Σ g·γ
+            hx = 0.0   # Σ g·γ·x̂_B
+            for k in range(K):
+                q = q0 + k
+                h += weight[grp, k] * sg[q]
+                hx += weight[grp, k] * sgx[q]
+                dbias[c, grp, k] += sg[q]
+                dweight[c, grp, k] += rm * sgx[q] + dm * sg[q]
+            f = rm * rstd[m]
+            bm = f * h * inv_count if with_mean else 0.0
+            km = f * rstd[m] * hx * inv_count if with_var else 0.0
+            for k in range(K):
+                alpha[q0 + k] = f * weight[grp, k]
+                beta[q0 + k] = bm
+                kappa[q0 + k] = km
+            q0 += K
+        # pass 2: dx
+        if need_dx != 0.0:
+            _grad_affine(g, x, dx, m_lo * L, (m_hi - m_lo) * K, S, mu, alpha, beta, kappa, pos)
+
+
+@kernel(_ref_backward, n_in=7, n_out=3, scalars=(1.0, 1.0, 1.0, 1.0),
+        reassociate=True, example=_example_backward)
+def norm_backward(g, x, weight, mean, rstd, r, d, dx, dweight, dbias,
+                  center, scale, batch_stats, need_dx):
+    """dx (when need_dx) and one partial dγ, dβ per chunk: dweight[c], dbias[c]
+    of shape (G, K), float64; the caller sums over c. See the module docstring."""
+    n_chunk = dweight.shape[0]
+    for c in prange(n_chunk):
+        _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbias,
+                        center, scale, batch_stats, need_dx)

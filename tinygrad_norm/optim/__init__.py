@@ -1,0 +1,13 @@
+"""`tn.optim`: optimizers and learning-rate schedules (PyTorch's names, defaults and numerics).
+
+    opt = tn.optim.Adam(model.parameters(), lr=1e-3)
+    sched = tn.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+
+Optimizer (base, state_dict/load_state_dict) · SGD · Adam · AdamW · lr_scheduler.
+"""
+from . import lr_scheduler
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
