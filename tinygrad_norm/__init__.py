@@ -22,6 +22,7 @@ from .tensor import (Function, Tensor, bool_, cat, enable_grad, float32, float64
 from . import nn  # noqa: E402  (after Tensor: modules and layers build on it)
 from . import optim  # noqa: E402  (after Tensor: optimizers import it)
 from . import data, viz  # noqa: E402  (viz imports graphviz only when drawing)
+from . import lab  # noqa: E402  (measuring tools; matplotlib is imported only to draw figures)
 
 float = float32  # noqa: A001  (torch.float)
 double = float64
