@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up (a virtualenv in .venv unless one is active or $VENV is set) and run the main job:
-# train the Ioffe & Szegedy MNIST MLP (784-100-100-100-10, sigmoid) with and without BatchNorm.
-# Extra arguments go to the training script.
+# the laboratory's Ioffe & Szegedy 2015 Figure 1 experiment, with vs without BatchNorm
+# (results, figures and report.md in runs/ioffe/). Extra arguments go to `tinygrad-norm run`,
+# e.g. `bash scripts/demo.sh --quick`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-${VIRTUAL_ENV:-.venv}}"
@@ -10,5 +11,5 @@ VENV="${VENV:-${VIRTUAL_ENV:-.venv}}"
 if [ -z "${TINYGRAD_NORM_DATA:-}" ] && [ -d ../shared/datasets/mnist ]; then
   export TINYGRAD_NORM_DATA="$(cd ../shared/datasets/mnist && pwd)"
 fi
-"$VENV/bin/python" examples/train_mlp.py "$@"
-"$VENV/bin/python" examples/train_mlp.py --bn "$@"
+"$VENV/bin/tinygrad-norm" run ioffe "$@"
+echo "report: runs/ioffe/report.md"

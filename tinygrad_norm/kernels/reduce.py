@@ -7,7 +7,10 @@ to a transposed layout only when the reduced axes are not adjacent).
 Float32 sums accumulate in float64: as fast (the loops are memory bound) and
 far more accurate than float32 accumulation over millions of elements.
 """
+import math
+
 import numpy as np
+
 from .jit import kernel, prange
 
 
@@ -216,9 +219,9 @@ def reduce_view(x, axes):
         x = np.transpose(x, perm)
         lo, hi = nd - len(axes), nd - 1
     x = np.ascontiguousarray(x)
-    A = int(np.prod(x.shape[:lo], dtype=np.int64))
-    R = int(np.prod(x.shape[lo:hi + 1], dtype=np.int64))
-    return x.reshape(A, R, -1), perm
+    A = math.prod(x.shape[:lo])
+    R = math.prod(x.shape[lo:hi + 1])
+    return x.reshape(A, R, math.prod(x.shape[hi + 1:])), perm
 
 
 def unreduce_view(g3, shape, perm):
