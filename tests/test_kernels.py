@@ -86,5 +86,5 @@ def test_float32_sum_accumulates_in_float64():
 def test_max_kernel_propagates_nan_with_its_index():
     x = np.array([[[1.0], [np.nan], [3.0]]])
     out, idx = np.empty((1, 1)), np.empty((1, 1), np.int64)
-    REGISTRY["max_arb"].serial(x, out, idx)
+    REGISTRY["extremum_arb"].serial(x, out, idx, True)
     assert np.isnan(out[0, 0]) and idx[0, 0] == 1

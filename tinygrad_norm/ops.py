@@ -435,8 +435,12 @@ class Var(_Reduction):
         return R.unreduce_view(out, self.in_shape, self.perm)
 
 
-def _extremum_kernel(which):
-    return R.max_arb if which == "max" else R.min_arb
+def _extremum(x3, which):
+    """(values, first indices) of the max or min over R of an (A, R, B) array."""
+    A, _, B = x3.shape
+    values, idx = np.empty((A, B), x3.dtype), np.empty((A, B), np.int64)
+    R.extremum_arb(x3, values, idx, which == "max")
+    return values, idx
 
 
 class Extremum(_Reduction):
@@ -451,9 +455,7 @@ class Extremum(_Reduction):
         if x.dtype not in FLOAT_DTYPES:
             return (np.max if which == "max" else np.min)(x, axis=self.axes).reshape(self.out_shape)
         self.x3, self.perm = R.reduce_view(x, self.axes)
-        A, _, B = self.x3.shape
-        self.m, idx = np.empty((A, B), x.dtype), np.empty((A, B), np.int64)
-        _extremum_kernel(which)(self.x3, self.m, idx)
+        self.m, _ = _extremum(self.x3, which)
         return self.m.reshape(self.out_shape)
 
     def backward(self, g):
@@ -477,9 +479,7 @@ class ExtremumAlongDim(_Reduction):
             self.indices = np.asarray(idx, np.int64).reshape(self.out_shape)
             return (np.max if which == "max" else np.min)(x, axis=self.axes).reshape(self.out_shape)
         self.x3, self.perm = R.reduce_view(x, self.axes)
-        A, _, B = self.x3.shape
-        values, idx = np.empty((A, B), x.dtype), np.empty((A, B), np.int64)
-        _extremum_kernel(which)(self.x3, values, idx)
+        values, idx = _extremum(self.x3, which)
         self.idx = idx
         self.indices = idx.reshape(self.out_shape)
         return values.reshape(self.out_shape)

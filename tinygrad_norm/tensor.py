@@ -796,14 +796,19 @@ class RemovableHandle:
 
 # ------------------------------------------------------------------- backward walk
 
-def _toposort(roots):
-    """Tensors of the graph behind `roots` that require grad, inputs before outputs.
+class GraphReleasedError(RuntimeError):
+    """The graph behind a tensor was released by an earlier backward()."""
+
+
+def _toposort(roots, include_constants=False):
+    """Tensors of the graph behind `roots`, inputs before outputs: those that
+    require grad, or every one with `include_constants` (tn.viz draws them).
 
     Iterative depth-first search with an explicit stack: each tensor is pushed
     once to be expanded and once more to be emitted after its parents.
     """
     order, seen = [], set()
-    stack = [(r, False) for r in roots]
+    stack = [(r, False) for r in reversed(roots)]
     while stack:
         t, expanded = stack.pop()
         if expanded:
@@ -817,12 +822,12 @@ def _toposort(roots):
         if ctx is None:
             continue
         if ctx.parents is None:
-            raise RuntimeError(
+            raise GraphReleasedError(
                 "Trying to backward through the graph a second time (or directly access saved "
                 "tensors after they have already been freed): the graph was released by the first "
                 "backward(); specify retain_graph=True if you need to backward twice")
-        for p in ctx.parents:
-            if p._requires_grad and id(p) not in seen:
+        for p in reversed(ctx.parents):
+            if (include_constants or p._requires_grad) and id(p) not in seen:
                 stack.append((p, False))
     return order
 

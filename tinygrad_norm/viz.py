@@ -30,7 +30,7 @@ must require grad, outside `tn.no_grad()`, and before `backward()` released it
 import os
 from collections import OrderedDict, deque
 
-from .tensor import Tensor
+from .tensor import GraphReleasedError, Tensor, _toposort
 
 __all__ = ["draw_graph", "draw_train_eval", "render", "GraphvizNotFoundError", "NORM_OPS"]
 
@@ -136,28 +136,12 @@ def _named_tensors(params, model):
 
 
 def _trace(roots):
-    """Every tensor behind `roots`, inputs before outputs (iterative post-order DFS)."""
-    order, seen = [], set()
-    stack = [(r, False) for r in reversed(roots)]
-    while stack:
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        ctx = t._ctx
-        if ctx is None:
-            continue
-        if ctx.parents is None:
-            raise RuntimeError("draw_graph: the graph was released by backward(); draw it before calling "
-                               "backward(), or call backward(retain_graph=True)")
-        for p in reversed(ctx.parents):
-            if id(p) not in seen:
-                stack.append((p, False))
-    return order
+    """Every tensor behind `roots`, constants included, inputs before outputs."""
+    try:
+        return _toposort(roots, include_constants=True)
+    except GraphReleasedError:
+        raise RuntimeError("draw_graph: the graph was released by backward(); draw it before calling "
+                           "backward(), or call backward(retain_graph=True)") from None
 
 
 _RUNNING = (("running_mean", "mean"), ("running_var", "var"), ("running_std", "std"))

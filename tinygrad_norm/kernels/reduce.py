@@ -44,13 +44,14 @@ def sum_arb(x, out):
             out[a, b] = acc[b]
 
 
-def _ref_max(x):
-    return x.max(axis=1), x.argmax(axis=1)
+def _ref_extremum(x, largest):
+    return (x.max(axis=1), x.argmax(axis=1)) if largest else (x.min(axis=1), x.argmin(axis=1))
 
 
-@kernel(_ref_max, n_out=2, example=lambda rng, dt: (_x3(rng, dt),))
-def max_arb(x, out, idx):
-    """Largest value along R and the index of its first occurrence; nan wins."""
+@kernel(_ref_extremum, n_out=2, scalars=(True,), example=lambda rng, dt: (_x3(rng, dt),))
+def extremum_arb(x, out, idx, largest):
+    """Largest (or smallest) value along R and the index of its first occurrence;
+    nan wins, as in PyTorch."""
     A, R, B = x.shape
     for a in prange(A):
         for b in range(B):
@@ -59,26 +60,7 @@ def max_arb(x, out, idx):
                 v = x[a, r, b]
                 if best != best:
                     break
-                if v > best or v != v:
-                    best, at = v, r
-            out[a, b], idx[a, b] = best, at
-
-
-def _ref_min(x):
-    return x.min(axis=1), x.argmin(axis=1)
-
-
-@kernel(_ref_min, n_out=2, example=lambda rng, dt: (_x3(rng, dt),))
-def min_arb(x, out, idx):
-    A, R, B = x.shape
-    for a in prange(A):
-        for b in range(B):
-            best, at = x[a, 0, b], 0
-            for r in range(1, R):
-                v = x[a, r, b]
-                if best != best:
-                    break
-                if v < best or v != v:
+                if v != v or (v > best if largest else v < best):
                     best, at = v, r
             out[a, b], idx[a, b] = best, at
 
