@@ -194,25 +194,27 @@ def load(f, map_location=None, weights_only=True):
     PyTorch and ignored (everything lives on the CPU, and nothing but data is
     ever loaded). Raises CheckpointError for a truncated, corrupt or foreign file.
     """
-    name = repr(os.fspath(f)) if not hasattr(f, "read") else repr(getattr(f, "name", "<file object>"))
-    if hasattr(f, "read"):
-        data = f.read()
-    else:
-        with open(f, "rb") as fh:
-            data = fh.read()
-    return _Decoder(name, _read_arrays(name, data)).decode_root()
+    if hasattr(f, "read"):  # an open binary file (seekable)
+        name = repr(getattr(f, "name", "<file object>"))
+        return _Decoder(name, _read_arrays(name, f)).decode_root()
+    name = repr(os.fspath(f))
+    with open(f, "rb") as fh:
+        return _Decoder(name, _read_arrays(name, fh)).decode_root()
 
 
-def _read_arrays(name, data):
-    """{key: array} of every .npy member, checking zip checksums."""
-    if len(data) == 0:
+def _read_arrays(name, fh):
+    """{key: array} of every .npy member of the open binary file `fh`, checking zip checksums."""
+    start = fh.tell()
+    head = fh.read(8)
+    fh.seek(start)
+    if len(head) == 0:
         raise CheckpointError(f"{name} is empty (0 bytes): not a tinygrad_norm checkpoint "
                               f"(was its writing interrupted?)")
-    if data[:2] != b"PK":
-        what = "a single .npy array" if data[:6] == b"\x93NUMPY" else f"a file starting with {data[:8]!r}"
+    if head[:2] != b"PK":
+        what = "a single .npy array" if head[:6] == b"\x93NUMPY" else f"a file starting with {head!r}"
         raise CheckpointError(f"{name} is not a tinygrad_norm checkpoint: it is {what}, not a zip/.npz archive")
     try:
-        zf = zipfile.ZipFile(io.BytesIO(data))
+        zf = zipfile.ZipFile(fh)
     except Exception as e:  # BadZipFile, NotImplementedError (bad version field), struct.error, ...
         raise CheckpointError(f"{name} is truncated or corrupt: it cannot be read as a zip/.npz archive "
                               f"({type(e).__name__}: {e})") from None

@@ -63,28 +63,29 @@ cache; when N > 1 each pass walks the chunk's columns row by row (see _units).
 import math
 
 import numpy as np
-from numba import njit, prange
 
-from .jit import kernel
+from .jit import device, kernel, prange
 
 BLOCK = 256       # a block of statistics spans at least this many positions per row
 RUN_MIN = 16      # runs at least this long use scalar coefficients
 MAX_CHUNKS = 16   # parallel work units (also the number of partial dγ/dβ rows)
 FLUSH = 256       # T-precision partial sums are added into float64 every FLUSH elements
+FLUSH_ROWS = 16   # ... or every FLUSH_ROWS rows (short runs)
 
-# NOTE: the helpers below are compiled on their own, so they need the kernels'
-# `reassoc` flag themselves (without it every running sum is a serial chain).
-helper = njit(cache=True, fastmath={"reassoc", "contract"})
+# NOTE: the helpers below (`@helper`: numba functions called from the kernels,
+# compiled when the first kernel is built) are compiled on their own, so they need
+# the kernels' `reassoc` flag themselves (without it every running sum is a serial chain).
+helper = device(reassociate=True)
 
 
-@njit(cache=True)
+@device
 def blocking(M, L):
     """(statistics per block, number of blocks) for M statistics of L positions per row."""
     per_block = max(1, min(M, -(-BLOCK // max(L, 1))))
     return per_block, (M + per_block - 1) // per_block
 
 
-@njit(cache=True)
+@device
 def running_update(buffer, batch_value, momentum, scale):
     """In place: buffer ← (1 − momentum)·buffer + momentum·scale·batch_value
     (a running statistic; scale = n/(n − 1) turns a biased variance unbiased)."""
@@ -97,7 +98,7 @@ def n_chunks(M, L):
     return min(blocking(M, L)[1], MAX_CHUNKS)
 
 
-@njit(cache=True)
+@device
 def _rsqrt(v):
     # NOTE: numba raises ZeroDivisionError on 1/0 (Python semantics); give inf like numpy.
     if v > 0.0:
@@ -118,7 +119,7 @@ def _split(v, T):
 
 # Block helpers. A block is n_runs runs of S contiguous elements starting at
 # column p0 of every row; per-run coefficients are vectors of length n_runs.
-# Short runs use per-position copies of them (scratch `pos`, one row each).
+# Short runs use per-position copies of them (scratch `pos`: one row per vector).
 
 @helper
 def _per_position(run_values, n_runs, S, out):
@@ -145,8 +146,8 @@ def _per_position_affine(shift, a, b, n_runs, S, T, out):
 
 
 @helper
-def _moment(x, p0, n_runs, S, c, power, out, pos):
-    """out[q] = Σ_n Σ_s (x[n, run q, s] − c[q])^power, power 1 or 2 (float64)."""
+def _moment(x, p0, n_runs, S, c, squared, out, pos):
+    """out[q] = Σ_n Σ_s x[n, run q, s], or Σ (x − c[q])² when `squared` (float64)."""
     width = n_runs * S
     if S >= RUN_MIN:
         out[:n_runs] = 0.0
@@ -154,36 +155,38 @@ def _moment(x, p0, n_runs, S, c, power, out, pos):
             row = x[n, p0:p0 + width]
             for q in range(n_runs):
                 seg = row[q * S:(q + 1) * S]
-                cq = c[q]
                 t = 0.0
-                if power == 1:
-                    for s in range(S):
-                        t += seg[s] - cq
-                else:
+                if squared:
+                    cq = c[q]
                     for s in range(S):
                         dev = seg[s] - cq
                         t += dev * dev
+                else:
+                    for s in range(S):
+                        t += seg[s]
                 out[q] += t
         return
-    cp = _per_position(c, n_runs, S, pos[0])
     acc = out[:width] if S == 1 else pos[1, :width]
     acc[:] = 0.0
-    for n in range(x.shape[0]):
-        row = x[n, p0:p0 + width]
-        if power == 1:
-            for j in range(width):
-                acc[j] += row[j] - cp[j]
-        else:
+    if squared:
+        cp = _per_position(c, n_runs, S, pos[0])
+        for n in range(x.shape[0]):
+            row = x[n, p0:p0 + width]
             for j in range(width):
                 dev = row[j] - cp[j]
                 acc[j] += dev * dev
+    else:
+        for n in range(x.shape[0]):
+            row = x[n, p0:p0 + width]
+            for j in range(width):
+                acc[j] += row[j]
     if S > 1:
         for q in range(n_runs):
             out[q] = acc[q * S:(q + 1) * S].sum()
 
 
 @helper
-def _affine(x, y, p0, n_runs, S, mu, a, b, pos):
+def _affine(x, y, p0, n_runs, S, mu, a, b):
     """y = (x − mu)·a + b with per-run mu, a, b; long runs in the input's
     precision: y = (x − hi)·a + (b − lo·a)."""
     T = y.dtype.type
@@ -212,9 +215,9 @@ def _affine(x, y, p0, n_runs, S, mu, a, b, pos):
 
 @helper
 def _grad_moments(g, x, p0, n_runs, S, mu, rs, sg, sgx, pos):
-    """sg[q] = Σ g and sgx[q] = Σ g·(x − mu)·rs over run q of every row. Long
-    runs sum in the input's precision, FLUSH elements at a time, into float64:
-    Σ g·(x − mu) = Σ g·(x − hi) − lo·Σ g."""
+    """sg[q] = Σ g and sgx[q] = Σ g·(x − mu)·rs over run q of every row. Sums are
+    taken in the input's precision, FLUSH elements (long runs) or FLUSH_ROWS rows
+    (short runs) at a time, and added into float64: Σ g·(x − mu) = Σ g·(x − hi) − lo·Σ g."""
     T = x.dtype.type
     width = n_runs * S
     if S >= RUN_MIN:
@@ -241,17 +244,34 @@ def _grad_moments(g, x, p0, n_runs, S, mu, rs, sg, sgx, pos):
                 sg[q] += t
                 sgx[q] += (tx - lo * t) * rs[q]
         return
-    mp = _per_position(mu, n_runs, S, pos[0])
+    # short runs: per-position sums, FLUSH_ROWS rows at a time in T, added into float64
+    hp = np.empty(width, x.dtype)   # per position: hi of μ
+    lp = pos[0, :width]             # per position: lo of μ
+    for q in range(n_runs):
+        hi, lo = _split(mu[q], T)
+        hp[q * S:(q + 1) * S] = hi
+        lp[q * S:(q + 1) * S] = lo
     acc = sg[:width] if S == 1 else pos[1, :width]
     accx = sgx[:width] if S == 1 else pos[2, :width]
     acc[:] = 0.0
     accx[:] = 0.0
-    for n in range(x.shape[0]):
-        grow = g[n, p0:p0 + width]
-        xrow = x[n, p0:p0 + width]
+    tg = np.empty(width, x.dtype)
+    tgx = np.empty(width, x.dtype)
+    N = x.shape[0]
+    for n0 in range(0, N, FLUSH_ROWS):
+        tg[:] = 0.0
+        tgx[:] = 0.0
+        for n in range(n0, min(N, n0 + FLUSH_ROWS)):
+            grow = g[n, p0:p0 + width]
+            xrow = x[n, p0:p0 + width]
+            for j in range(width):
+                tg[j] += grow[j]
+                tgx[j] += grow[j] * (xrow[j] - hp[j])
         for j in range(width):
-            acc[j] += grow[j]
-            accx[j] += grow[j] * (xrow[j] - mp[j])
+            acc[j] += tg[j]
+            accx[j] += tgx[j]
+    for j in range(width):
+        accx[j] -= lp[j] * acc[j]
     for q in range(n_runs):
         if S > 1:
             sg[q] = acc[q * S:(q + 1) * S].sum()
@@ -260,7 +280,7 @@ def _grad_moments(g, x, p0, n_runs, S, mu, rs, sg, sgx, pos):
 
 
 @helper
-def _grad_affine(g, x, dx, p0, n_runs, S, mu, alpha, beta, kappa, pos):
+def _grad_affine(g, x, dx, p0, n_runs, S, mu, alpha, beta, kappa):
     """dx = alpha·g − beta − kappa·(x − mu) with per-run coefficients; long runs
     in the input's precision: dx = alpha·g − kappa·(x − hi) − (beta − kappa·lo)."""
     T = dx.dtype.type
@@ -279,7 +299,8 @@ def _grad_affine(g, x, dx, p0, n_runs, S, mu, alpha, beta, kappa, pos):
                 for s in range(S):
                     dst[s] = aq * gs[s] - kq * (xs[s] - hi) - bq
         return
-    # dx = alpha·g − kappa·(x − hi) − (beta − kappa·lo): (x − hi)·(−kappa) + (lo·kappa − beta)
+    # dx = alpha·g − kappa·(x − hi) − (beta − kappa·lo)
+    #    = alpha·g + (x − hi)·(−kappa) + (lo·kappa − beta)
     coef = np.empty((4, width), x.dtype)  # per position: hi, −kappa, lo·kappa − beta, alpha
     neg_kappa = np.empty(n_runs)
     neg_beta = np.empty(n_runs)
@@ -340,15 +361,14 @@ def _block_statistics(x, m0, m1, K, S, eps, center, scale, r_max, d_max, ref_mea
     """Passes 1 (mean) and 2 (variance about it) over the block of statistics
     m0..m1, then Batch Renorm's r, d. `sums`, `mu`: scratch of (m1 − m0)·K runs."""
     n_runs, p0 = (m1 - m0) * K, m0 * K * S
-    mu[:n_runs] = 0.0
     if center != 0.0:
-        _moment(x, p0, n_runs, S, mu, 1, sums, pos)
+        _moment(x, p0, n_runs, S, mu, False, sums, pos)
         _per_statistic(sums, m0, m1, K, inv_count, mean)
     else:
         mean[m0:m1] = 0.0
     _per_run(mean, m0, m1, K, mu)
     if scale != 0.0:  # NOTE: two passes, so a large mean costs no precision
-        _moment(x, p0, n_runs, S, mu, 2, sums, pos)
+        _moment(x, p0, n_runs, S, mu, True, sums, pos)
         _per_statistic(sums, m0, m1, K, inv_count, var)
         for m in range(m0, m1):
             rstd[m] = _rsqrt(var[m] + eps)
@@ -521,7 +541,7 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
     mu = np.empty(runs_max)     # per run: μ of its statistic
     a = np.empty(runs_max)      # per run: r·rstd·γ
     b = np.empty(runs_max)      # per run: γ·d + β
-    pos = np.empty((3, runs_max * S if S < RUN_MIN else 0))
+    pos = np.empty((2, runs_max * S if S < RUN_MIN else 0))   # short runs: per-position scratch
     lo, hi, unit = _units(c, n_blocks, n_chunk, N)
     for u0 in range(lo, hi, unit):
         u1 = min(hi, u0 + unit)
@@ -550,7 +570,7 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
                 a[q] = f * weight[grp, k]
                 b[q] = weight[grp, k] * dm + bias[grp, k]
                 q += 1
-        _affine(x, y, m_lo * L, (m_hi - m_lo) * K, S, mu, a, b, pos)
+        _affine(x, y, m_lo * L, (m_hi - m_lo) * K, S, mu, a, b)
 
 
 @kernel(_ref_forward, n_in=5, n_out=6, scalars=(1e-5, 1.0, 1.0, 1.0, 1.5, 0.5),
@@ -588,7 +608,7 @@ def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbi
     alpha = np.empty(runs_max)   # dx = alpha·g − beta − kappa·(x − μ)
     beta = np.empty(runs_max)
     kappa = np.empty(runs_max)
-    pos = np.empty((4, runs_max * S if S < RUN_MIN else 0))
+    pos = np.empty((3, runs_max * S if S < RUN_MIN else 0))   # short runs: per-position scratch
     lo, hi, unit = _units(c, n_blocks, n_chunk, N)
     for u0 in range(lo, hi, unit):
         u1 = min(hi, u0 + unit)
@@ -627,7 +647,7 @@ def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbi
             q0 += K
         # pass 2: dx
         if need_dx != 0.0:
-            _grad_affine(g, x, dx, m_lo * L, (m_hi - m_lo) * K, S, mu, alpha, beta, kappa, pos)
+            _grad_affine(g, x, dx, m_lo * L, (m_hi - m_lo) * K, S, mu, alpha, beta, kappa)
 
 
 @kernel(_ref_backward, n_in=7, n_out=3, scalars=(1.0, 1.0, 1.0, 1.0),

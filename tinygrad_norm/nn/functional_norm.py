@@ -74,14 +74,14 @@ class Normalize(Function):
             ref_mean, ref_rstd = np.zeros(M), np.ones(M)
         else:
             ref_mean, ref_rstd = (np.ascontiguousarray(a, np.float64).reshape(M) for a in reference)
-        y2 = np.empty_like(x2)
+        y = np.empty(x.shape, dtype)
         self.mean, self.var, self.rstd, self.r, self.d = np.empty((5, M))
-        _twin(KN.norm_forward, x2)(x2, w2, b2, ref_mean, ref_rstd, y2, self.mean, self.var,
-                                   self.rstd, self.r, self.d, float(eps), float(center),
+        _twin(KN.norm_forward, x2)(x2, w2, b2, ref_mean, ref_rstd, y.reshape(x2.shape), self.mean,
+                                   self.var, self.rstd, self.r, self.d, float(eps), float(center),
                                    float(scale), float(batch_stats), float(r_max), float(d_max))
         self.x2, self.w2 = x2, w2
         self.flags = (float(center), float(scale), float(batch_stats))
-        return y2.reshape(x.shape)
+        return y
 
     def backward(self, g):
         x2, w2 = self.x2, self.w2
@@ -90,12 +90,15 @@ class Normalize(Function):
         L = x2.shape[1] // M if M else 0
         g2 = np.ascontiguousarray(g, x2.dtype).reshape(x2.shape)
         need_dx = self.needs_input_grad[0]
-        dx = np.empty_like(x2) if need_dx else np.empty((0, 0), x2.dtype)
+        # NOTE: dx is allocated in x's shape (the kernel writes through a 2-D view):
+        # a fresh array, not a view, is handed to autograd without another copy.
+        dx = np.empty(self.x_shape, x2.dtype) if need_dx else None
         chunks = KN.n_chunks(M, L)
         dw, db = np.empty((chunks, G, K)), np.empty((chunks, G, K))
-        _twin(KN.norm_backward, x2)(g2, x2, w2, self.mean, self.rstd, self.r, self.d, dx, dw, db,
-                                    *self.flags, float(need_dx))
-        grads = [dx.reshape(self.x_shape) if need_dx else None]
+        _twin(KN.norm_backward, x2)(g2, x2, w2, self.mean, self.rstd, self.r, self.d,
+                                    dx.reshape(x2.shape) if need_dx else np.empty((0, 0), x2.dtype),
+                                    dw, db, *self.flags, float(need_dx))
+        grads = [dx]
         partials = [dw, db]
         for i, has in enumerate(self.affine):
             if has:

@@ -1,0 +1,109 @@
+"""Forward + backward time of the normalization layers vs the memory-traffic floor.
+
+    python benchmarks/bench_norm.py [--repeats 30] [--threads N] [--json out.json]
+
+For each layer: the median wall time of `y = layer(x); y.backward(g)` (x a
+leaf that requires grad, float32, training mode), printed next to the floor
+of the same work measured in the same run: the bytes a normalization must
+move (forward reads x and writes y; backward reads g and x and writes dx:
+5 arrays of x's size) divided by the bandwidth of a numba copy kernel on an
+array of that size (multi-threaded like the layer's kernels; layer and copy
+calls interleaved, medians). The target is a ratio of at most 2.5.
+
+Run it on an otherwise idle machine: numba's OpenMP threads spin-wait, so a
+second busy process on a 2-core machine inflates every parallel call.
+
+NOTE: "32×32×64×64" is read as NCHW with N=32, C=32, H=W=64, the way PyTorch
+prints a tensor's shape; GroupNorm uses 32 groups on the same shape.
+"""
+import argparse
+import json
+import os
+import time
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+import tinygrad_norm as tn
+from tinygrad_norm import nn
+
+
+@njit(parallel=True, cache=True)
+def _copy(src, dst):
+    for i in prange(src.size):
+        dst[i] = src[i]
+
+
+def _median_times(fns, repeats):
+    """Median wall time of each function; the calls are interleaved (a, b, a, b,
+    ...) so that both medians see the same machine state."""
+    for fn in fns:
+        fn()  # warm-up (compilation, allocator)
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+    return [float(np.median(ts)) for ts in times]
+
+
+def _measure(layer, shape, repeats):
+    """(layer fwd+bwd seconds, floor seconds, copy bandwidth in bytes/s)."""
+    rng = np.random.default_rng(1)
+    x = tn.Tensor(rng.standard_normal(shape).astype(np.float32) * 2 + 1, requires_grad=True)
+    g = tn.Tensor(rng.standard_normal(shape).astype(np.float32))
+
+    def step():
+        x.grad = None
+        for p in layer.parameters():
+            p.grad = None
+        layer(x).backward(g)
+
+    src = rng.standard_normal(shape).astype(np.float32).reshape(-1)
+    dst = np.empty_like(src)
+    t_layer, t_copy = _median_times([step, lambda: _copy(src, dst)], repeats)
+    bandwidth = 2 * src.nbytes / t_copy  # a copy reads and writes the array once
+    floor = 5 * src.nbytes / bandwidth   # fwd: read x, write y; bwd: read g, x, write dx
+    return t_layer, floor, bandwidth
+
+
+CASES = [
+    ("BatchNorm1d", lambda: nn.BatchNorm1d(1024), (256, 1024)),
+    ("BatchNorm2d", lambda: nn.BatchNorm2d(32), (32, 32, 64, 64)),
+    ("LayerNorm", lambda: nn.LayerNorm(1024), (256, 1024)),
+    ("GroupNorm(32)", lambda: nn.GroupNorm(32, 32), (32, 32, 64, 64)),
+]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="numba threads for the layers and the copy kernel (default: all)")
+    args = parser.parse_args()
+    if args.threads:
+        numba.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    print(f"load average {load:.2f} on {os.cpu_count()} cores, {numba.get_num_threads()} numba threads"
+          + ("  (busy machine: timings of the parallel kernels are unreliable)" if load > 0.5 else ""))
+    results = []
+    print(f"{'layer':15s} {'shape':18s} {'fwd+bwd':>10s} {'floor':>10s} {'ratio':>6s}  copy bandwidth")
+    for name, make, shape in CASES:
+        t, floor, bandwidth = _measure(make(), shape, args.repeats)
+        ratio = t / floor
+        results.append(dict(layer=name, shape=list(shape), seconds=t, floor_seconds=floor,
+                            ratio=ratio, copy_bandwidth_GBps=bandwidth / 1e9))
+        print(f"{name:15s} {str(shape):18s} {t * 1e3:8.3f}ms {floor * 1e3:8.3f}ms {ratio:6.2f}  "
+              f"{bandwidth / 1e9:.1f} GB/s")
+    if args.json:  # atomic: a temporary file in the same directory, then rename
+        tmp = f"{args.json}.tmp{os.getpid()}"
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=2)
+        os.replace(tmp, args.json)
+
+
+if __name__ == "__main__":
+    main()
