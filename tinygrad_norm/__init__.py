@@ -11,6 +11,10 @@ The public API mirrors PyTorch (see docs/ and API.md): `tn.Tensor`, factories,
 """
 __version__ = "0.1.0"
 
+from . import _malloc
+
+_malloc.configure()  # reuse freed memory instead of page-faulting it in again (see _malloc.py)
+
 from . import autograd
 from .factory import (arange, empty, eye, from_numpy, full, full_like, linspace, ones, ones_like, rand,
                       rand_like, randint, randn, randn_like, randperm, tensor, zeros, zeros_like)

@@ -102,6 +102,12 @@ def spread_arb(g, like, out, scale):
     """Backward of sum (scale 1) and mean (scale 1/R): out[a, r, b] = scale·g[a, b].
     `like` only provides the (A, R, B) shape."""
     A, R, B = out.shape
+    if B == 1:  # trailing axes reduced: a contiguous run of R per row
+        for a in prange(A):
+            v = g[a, 0] * scale
+            for r in range(R):
+                out[a, r, 0] = v
+        return
     for a in prange(A):
         for r in range(R):
             for b in range(B):
