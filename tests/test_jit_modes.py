@@ -38,3 +38,12 @@ def test_disable_jit_gives_the_same_numbers():
     for a, b in zip(jitted[1:], plain[1:]):
         for row_a, row_b in zip(a, b):
             assert max(abs(u - v) for u, v in zip(row_a, row_b)) < 1e-12
+
+
+def test_allocator_setting_applies_and_can_be_declined():
+    import platform
+    code = "import tinygrad_norm as tn\nprint(tn._malloc.configured)"
+    expected = "True" if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc" else "False"
+    assert _run(code).strip() == expected
+    assert _run(code, TINYGRAD_NORM_MALLOC="system").strip() == "False"
+    assert _run(code, MALLOC_TRIM_THRESHOLD_="1000000").strip() == "False"
