@@ -91,4 +91,5 @@ def _cos(a, b):
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
     if na == 0 or nb == 0 or not (math.isfinite(na) and math.isfinite(nb)):
         return float("nan")
-    return float(np.dot(a, b) / (na * nb))
+    # NOTE: rounding can put the quotient a hair outside [-1, 1] (1.0000000000000002).
+    return float(np.clip(np.dot(a, b) / (na * nb), -1.0, 1.0))
