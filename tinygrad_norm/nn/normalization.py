@@ -43,6 +43,21 @@ def _full(shape, value, dtype):
     return Tensor._wrap(np.full(shape, value, np.dtype(dtype) if dtype is not None else float32))
 
 
+def _affine_parameters(module, shape, affine, bias, dtype):
+    """Register γ (ones) and β (zeros) of `shape`; None for β when not `bias`,
+    None for both when not `affine` (PyTorch's attributes either way)."""
+    module.register_parameter("weight", Parameter(_full(shape, 1.0, dtype)) if affine else None)
+    module.register_parameter("bias", Parameter(_full(shape, 0.0, dtype)) if affine and bias else None)
+
+
+def _reset_affine(module):
+    """γ ← 1, β ← 0, in place (whichever of them exists)."""
+    if module.weight is not None:
+        module.weight._data[...] = 1
+    if module.bias is not None:
+        module.bias._data[...] = 0
+
+
 def _counter():
     """num_batches_tracked: an int64 scalar buffer, as in PyTorch."""
     return Tensor._wrap(np.zeros((), np.int64))
@@ -75,15 +90,7 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = Parameter(_full((self.num_features,), 1.0, dtype))
-            if bias:
-                self.bias = Parameter(_full((self.num_features,), 0.0, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (self.num_features,), affine, bias, dtype)
         if track_running_stats:
             self.register_buffer("running_mean", _full((self.num_features,), 0.0, dtype))
             self.register_buffer("running_var", _full((self.num_features,), 1.0, dtype))
@@ -102,10 +109,7 @@ class _NormBase(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
-            self.weight._data[...] = 1
-            if self.bias is not None:
-                self.bias._data[...] = 0
+        _reset_affine(self)
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -245,21 +249,10 @@ class LayerNorm(Module):
         self.normalized_shape = tuple(int(s) for s in normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_full(self.normalized_shape, 1.0, dtype))
-            if bias:
-                self.bias = Parameter(_full(self.normalized_shape, 0.0, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, self.normalized_shape, elementwise_affine, bias, dtype)
 
     def reset_parameters(self):
-        if self.elementwise_affine:
-            self.weight._data[...] = 1
-            if self.bias is not None:
-                self.bias._data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input):
         return FN.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -289,21 +282,10 @@ class GroupNorm(Module):
         self.num_groups, self.num_channels = int(num_groups), int(num_channels)
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = Parameter(_full((self.num_channels,), 1.0, dtype))
-            if bias:
-                self.bias = Parameter(_full((self.num_channels,), 0.0, dtype))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (self.num_channels,), affine, bias, dtype)
 
     def reset_parameters(self):
-        if self.affine:
-            self.weight._data[...] = 1
-            if self.bias is not None:
-                self.bias._data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input):
         return FN.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
@@ -385,12 +367,7 @@ class _BatchRenorm(Module):
         self.num_features = int(num_features)
         self.eps, self.momentum, self.affine = eps, momentum, affine
         self.r_max, self.d_max = r_max, d_max
-        if affine:
-            self.weight = Parameter(_full((self.num_features,), 1.0, dtype))
-            self.bias = Parameter(_full((self.num_features,), 0.0, dtype))
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _affine_parameters(self, (self.num_features,), affine, True, dtype)
         self.register_buffer("running_mean", _full((self.num_features,), 0.0, dtype))
         self.register_buffer("running_std", _full((self.num_features,), 1.0, dtype))
         self.register_buffer("num_batches_tracked", _counter())
@@ -402,9 +379,7 @@ class _BatchRenorm(Module):
 
     def reset_parameters(self):
         self.reset_running_stats()
-        if self.affine:
-            self.weight._data[...] = 1
-            self.bias._data[...] = 0
+        _reset_affine(self)
 
     def forward(self, input):
         _check_ndim(input, self._dims, self._label)
