@@ -289,7 +289,8 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
 
     def fail(src, dst):
         raise OSError("disk full")
-    monkeypatch.setattr(runner.os, "replace", fail)
+    from tinygrad_norm import _atomic
+    monkeypatch.setattr(_atomic.os, "replace", fail)
     with pytest.raises(OSError, match="disk full"):
         runner.write_text(path, "new")
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.md"]

@@ -325,3 +325,26 @@ def test_pickled_entry_is_refused_even_with_a_valid_structure(tmp_path):
     path = _npz_with_structure(tmp_path / "evil.npz", structure, o=np.array([{"x": 1}], dtype=object))
     with pytest.raises(CheckpointError, match="evil.npz.*'o.npy' holds pickled Python objects"):
         tn.load(path)
+
+
+def test_atomic_write_gives_open_s_permissions_and_leaves_nothing_on_failure(tmp_path):
+    """Files written atomically get 0o666 minus the umask (mkstemp's 0o600 would hide
+    shared results), and a failed write leaves neither a temp file nor a changed target."""
+    import os
+    from tinygrad_norm._atomic import atomic_write
+    umask = os.umask(0o022)
+    try:
+        path = tmp_path / "out.bin"
+        atomic_write(path, lambda f: f.write(b"new"))
+        assert path.read_bytes() == b"new" and (path.stat().st_mode & 0o777) == 0o644
+
+        def broken(f):
+            f.write(b"half")
+            raise KeyboardInterrupt
+        with pytest.raises(KeyboardInterrupt):
+            atomic_write(path, broken)
+        with pytest.raises(ValueError, match="rejected"):
+            atomic_write(path, lambda f: f.write(b"bad"), verify=lambda tmp: (_ for _ in ()).throw(ValueError("rejected")))
+        assert path.read_bytes() == b"new" and sorted(os.listdir(tmp_path)) == ["out.bin"]
+    finally:
+        os.umask(umask)

@@ -26,11 +26,12 @@ the file and what is wrong with it (zip checksums catch flipped bytes).
 import io
 import json
 import os
-import secrets
 import zipfile
 from collections import OrderedDict
 
 import numpy as np
+
+from ._atomic import atomic_write
 
 from .tensor import Tensor
 
@@ -158,30 +159,7 @@ def _atomic_write(path, write):
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"tn.save: directory {directory!r} does not exist (saving {path!r})")
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666 & ~umask, like open()
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # make the rename itself durable (POSIX); harmless where unsupported
-        dir_fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, write)
 
 
 # ------------------------------------------------------------------------ load

@@ -801,7 +801,6 @@ def render(root, path, format=None, strict=True, **kw):
     """
     import shutil
     import subprocess
-    import tempfile
     import warnings
 
     import graphviz
@@ -812,11 +811,11 @@ def render(root, path, format=None, strict=True, **kw):
     if not ext:
         path = f"{path}.{fmt}"
     gv_path = stem + ".gv"
-    from .data.download import _file_mode, atomic_write
-    atomic_write(gv_path, g.source.encode())
+    from .data.download import atomic_write_bytes
+    atomic_write_bytes(gv_path, g.source.encode())
     if fmt in ("gv", "dot"):
         if path != gv_path:
-            atomic_write(path, g.source.encode())
+            atomic_write_bytes(path, g.source.encode())
         return path
     dot = shutil.which("dot")
     if dot is None:
@@ -825,16 +824,8 @@ def render(root, path, format=None, strict=True, **kw):
             raise GraphvizNotFoundError(message)
         warnings.warn(message, stacklevel=2)
         return gv_path
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".part")
-    os.close(fd)
-    try:
-        result = subprocess.run([dot, f"-T{fmt}", gv_path, "-o", tmp], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"dot failed to render {gv_path} as {fmt}: {result.stderr.strip()}")
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    result = subprocess.run([dot, f"-T{fmt}", gv_path], capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"dot failed to render {gv_path} as {fmt}: {result.stderr.decode().strip()}")
+    atomic_write_bytes(path, result.stdout)
     return path

@@ -13,9 +13,11 @@ Guarantees:
 - when every mirror fails, `DownloadError` lists each mirror and its error.
 """
 import os
+import re
 import sys
-import tempfile
 import time
+
+from .._atomic import atomic_write
 
 CHUNK = 1 << 16
 TIMEOUT = 30  # seconds without data before a mirror counts as failed
@@ -25,29 +27,10 @@ class DownloadError(OSError):
     """No mirror delivered a valid file (an OSError, like the network errors behind it)."""
 
 
-def _file_mode():
-    """0o666 minus the umask: the mode `open()` would give a new file (mkstemp gives 0o600)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
-def atomic_write(path, data):
-    """Write bytes to `path` via a temporary file in the same directory + os.replace."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+def atomic_write_bytes(path, data):
+    """Write bytes to `path` atomically, creating its directory if needed."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    return atomic_write(path, lambda f: f.write(data))
 
 
 class ProgressBar:
@@ -123,35 +106,26 @@ def download_file(filename, mirrors, dest_dir, verify=None, progress=True):
     for mirror in mirrors:
         url = mirror.rstrip("/") + "/" + filename
         bar = ProgressBar(filename, None) if progress is True else None
-        fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix="." + filename + ".", suffix=".part")
+        if bar is not None:
+            def report(done, total, bar=bar):
+                bar.total = total
+                bar(done, total)
+        else:
+            report = progress if callable(progress) else (lambda done, total: None)
+        received = []
         try:
-            with os.fdopen(fd, "wb") as f:
-                if bar is not None:
-                    def report(done, total, bar=bar):
-                        bar.total = total
-                        bar(done, total)
-                else:
-                    report = progress if callable(progress) else (lambda done, total: None)
-                done = _fetch(url, f, report)
-                f.flush()
-                os.fsync(f.fileno())
+            # NOTE: atomic: readers see no file or the whole verified file; a
+            # failed or interrupted download leaves nothing behind.
+            atomic_write(final, lambda f: received.append(_fetch(url, f, report)), verify=verify)
             if bar is not None:
-                bar.close(done)
-            if verify is not None:
-                verify(tmp)
-            os.chmod(tmp, _file_mode())
-            os.replace(tmp, final)  # NOTE: atomic: readers see no file or the whole verified file
+                bar.close(received[0])
             return final
         except Exception as e:  # noqa: BLE001 -- any failure means: try the next mirror
             if bar is not None and bar.tty:
                 bar.stream.write("\n")
-            reason = str(e).replace(tmp, "the downloaded file")
+            reason = re.sub(r"[^\s'\"]*\.part\b", "the downloaded file", str(e))
             errors.append(f"  {url}: {type(e).__name__}: {reason}")
             print(f"{filename}: mirror {mirror} failed ({type(e).__name__}: {reason})", file=sys.stderr)
-        finally:
-            # also runs on KeyboardInterrupt: the partial file is removed
-            if os.path.exists(tmp):
-                os.unlink(tmp)
     raise DownloadError(f"could not download {filename}: every mirror failed:\n" + "\n".join(errors) +
                         f"\nCheck the internet connection, or put the file into {dest_dir} yourself "
                         f"(set $TINYGRAD_NORM_DATA to use another directory).")

@@ -104,6 +104,6 @@ def write_idx(path, array, compress=None):
     data = encode_idx(array)
     if compress if compress is not None else path.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
-    from .download import atomic_write
-    atomic_write(path, data)
+    from .download import atomic_write_bytes
+    atomic_write_bytes(path, data)
     return path

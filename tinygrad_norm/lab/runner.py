@@ -28,11 +28,9 @@ guarantees:
 import ctypes
 import json
 import math
-import os
 import platform
 import signal
 import sys
-import tempfile
 import threading
 from importlib import import_module
 import time
@@ -44,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from .._atomic import atomic_write
 from ..random import get_rng_state, set_rng_state
 from ..serialization import CheckpointError, load, save
 
@@ -461,18 +460,7 @@ def _jsonable(obj):
 
 def write_text(path, text):
     """Write `text` to `path` atomically (temp file in the same directory, fsync, os.replace)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def write_json(path, obj):
