@@ -2,12 +2,14 @@
 
     ioffe           Ioffe & Szegedy 2015, Fig. 1 (PROTOCOLS §1)
     santurkar_ics   Santurkar et al. 2018, internal covariate shift of a deep linear net (PROTOCOLS §2)
+    init            seed 001: small / large / He initialization of a 50-layer ReLU MLP, with and without BN
+    diagnostics     Karpathy's activation, gradient and update:data diagnostics (PROTOCOLS §7.2)
 
 To add one: write `experiments/<name>.py` defining `EXPERIMENT = Experiment(...)`
 (see ioffe.py) and import it below.
 """
 from ..runner import register
-from . import ioffe, santurkar_ics
+from . import diagnostics, init, ioffe, santurkar_ics
 
-register(ioffe.EXPERIMENT)
-register(santurkar_ics.EXPERIMENT)
+for _module in (ioffe, santurkar_ics, init, diagnostics):
+    register(_module.EXPERIMENT)
