@@ -254,6 +254,7 @@ def test_diverging_configuration_is_recorded_not_raised(tmp_path):
 # ------------------------------------------------------------------ errors, helpers
 
 def test_errors_name_the_problem(tmp_path):
+    assert runner.get("santurkar-ics") is runner.get("santurkar_ics")  # the spelling works too
     with pytest.raises(KeyError, match="no experiment named 'nope'; available: .*toy"):
         lab.run("nope", out=tmp_path)
     with pytest.raises(ValueError, match="mode must be one of quick, default, full"):

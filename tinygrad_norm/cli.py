@@ -101,11 +101,12 @@ def _add_run(subparsers):
 
 
 def _run_run(args):
-    from .lab import all_experiments, run
-    table = all_experiments()
-    if args.name not in table:
-        print(f"tinygrad-norm run: no experiment named {args.name!r}; available: {', '.join(table)} "
-              f"(see `tinygrad-norm list`)", file=sys.stderr)
+    from .lab import run
+    from .lab.runner import get
+    try:
+        args.name = get(args.name).name
+    except KeyError as e:
+        print(f"tinygrad-norm run: {e.args[0]} (see `tinygrad-norm list`)", file=sys.stderr)
         return 2
     if args.seed < 0:
         print(f"tinygrad-norm run: --seed must be non-negative, got {args.seed}", file=sys.stderr)

@@ -119,10 +119,12 @@ def all_experiments():
 
 
 def get(name):
+    """The registered experiment `name`; `santurkar-ics` and `santurkar_ics` are the same."""
     table = all_experiments()
-    if name not in table:
+    key = name.replace("-", "_")
+    if key not in table:
         raise KeyError(f"no experiment named {name!r}; available: {', '.join(table) or 'none'}")
-    return table[name]
+    return table[key]
 
 
 # ------------------------------------------------------------------- progress
