@@ -1,4 +1,4 @@
-"""The code blocks of README.md and docs/*.md run, and print what they say.
+"""The code blocks of README.md and docs/**/*.md run, and print what they say.
 
 Each ```python block is executed (blocks of one file share a namespace, in
 order), except a block right after a `<!-- not run ... -->` comment. A line
@@ -12,7 +12,7 @@ import re
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").rglob("*.md"))
 BLOCK = re.compile(r"(<!--[^>]*-->\s*)?```python\n(.*?)```", re.S)
 EXPECT = re.compile(r"^(\s*print\(.*\))\s+#\s?(.*)$")
 
@@ -44,12 +44,17 @@ def run_block(code, namespace, where):
     exec(compile("\n".join(lines), str(where), "exec"), namespace)
 
 
-@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+def _id(path):
+    """README.md, engine.md, api/nn.md: the path below docs/ (readable test ids)."""
+    return path.relative_to(ROOT / "docs").as_posix() if path.parent != ROOT else path.name
+
+
+@pytest.mark.parametrize("path", DOCS, ids=[_id(p) for p in DOCS])
 def test_doc_code_blocks_run_and_print_what_they_claim(path):
     namespace = {}
     found = False
     for lineno, code in blocks(path):
         found = True
-        run_block(code, namespace, f"{path.name}:{lineno}")
+        run_block(code, namespace, f"{_id(path)}:{lineno}")
     if not found:
-        pytest.skip(f"{path.name} has no python blocks")
+        pytest.skip(f"{_id(path)} has no python blocks")

@@ -286,3 +286,13 @@ def test_in_place_update_rules():
         p -= 1
         p[0] = 5
     assert p.numpy().tolist() == [5, 0, 0] and p.requires_grad and p.is_leaf
+
+
+def test_allclose_and_is_tensor_top_level_functions():
+    a = tn.tensor([1.0, 2.0, 3.0])
+    assert tn.allclose(a, tn.tensor([1.0, 2.0, 3.0 + 1e-7])) is True
+    assert tn.allclose(a, tn.tensor([1.0, 2.0, 3.1])) is False
+    assert tn.allclose(a, tn.tensor([1.0, 2.0, 3.1]), atol=0.2) is True
+    nan = tn.tensor([float("nan")])
+    assert tn.allclose(nan, nan) is False and tn.allclose(nan, nan, equal_nan=True) is True
+    assert tn.is_tensor(a) and not tn.is_tensor(a.numpy())

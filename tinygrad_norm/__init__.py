@@ -51,5 +51,9 @@ def is_tensor(obj):
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8, equal_nan=False):
+    """|a − b| ≤ atol + rtol·|b| elementwise (broadcasting), as torch.allclose: a Python bool."""
+    import builtins
+
     import numpy as np
-    return bool(np.allclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    # NOTE: this module rebinds `bool`, `abs`, `sum`, ... to torch-style aliases; use the builtins
+    return builtins.bool(np.allclose(a._data, b._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
