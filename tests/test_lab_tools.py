@@ -254,3 +254,14 @@ def test_preserved_restores_after_an_exception():
             tn.randn(3)                          # draws from the generator
             raise RuntimeError("boom")
     assert snapshot(model) == before
+
+
+def test_monitor_keeps_recording_after_clear():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh())
+    x = tn.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+    with lab.ActivationMonitor(model, modules=nn.Tanh) as monitor:
+        model(x)
+        monitor.clear()
+        assert monitor.history["1"]["output"]["mean"] == []
+        y = model(x)
+    assert monitor.history["1"]["output"]["mean"] == [pytest.approx(float(y.numpy().mean()))]

@@ -152,11 +152,10 @@ class ActivationMonitor:
             self._paused = before
 
     def _forward_hook(self, name):
-        record = self.history
-
         def hook(module, args, output):
             if self._paused or not isinstance(output, Tensor):
                 return None
+            record = self.history      # NOTE: looked up per call; clear() replaces the dict
             out = record[name]["output"]
             y = output._data
             for k, v in _stats(y).items():
