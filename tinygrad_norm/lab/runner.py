@@ -22,7 +22,8 @@ guarantees:
   curves so far) goes to DIR/NAME/checkpoints/<mode>-seed<S>/<arm>.npz with
   `tn.save` (atomic). Re-running the same command continues from there and
   computes exactly what an uninterrupted run computes;
-- divergence: a NaN/inf loss ends the arm as "diverged at step k"; the other
+- divergence: a NaN/inf loss (or, with `diverge_factor`, a loss above that
+  multiple of the first step's) ends the arm as "diverged at step k"; the other
   arms and the report go on.
 """
 import ctypes
@@ -226,7 +227,7 @@ class Lab:
         return self.checkpoint_dir / f"{arm}.npz"
 
     def train(self, arm, model, optimizer, batches, steps, loss_fn, evaluate=None, eval_steps=(),
-              curves=None, checkpoint_every=1000, log_every=100):
+              curves=None, checkpoint_every=1000, log_every=100, diverge_factor=None):
         """Train `model` for `steps` SGD steps, resumably. Returns the arm's result dict.
 
         Args:
@@ -243,16 +244,20 @@ class Lab:
             curves: the dict `evaluate` fills; saved in checkpoints and restored on resume.
             checkpoint_every: steps between periodic checkpoints.
             log_every: the training loss is averaged over windows of this many steps.
+            diverge_factor: None, or a loss above diverge_factor × the (positive) loss of
+                step 0 also ends the arm as diverged (Bjorck et al.: "loss > 1000× its
+                initial value").
 
         Returns {"steps", "steps_done", "diverged_at" (None or the step whose loss was
-        not finite), "curves", "train_loss" ({"step": [...], "loss": [...]}: window
-        means), "final_loss", "wall_time_s" (accumulated over resumes), "resumed_from"}.
+        not finite or too large), "curves", "train_loss" ({"step": [...], "loss": [...]}:
+        window means), "initial_loss" (step 0's), "final_loss" (at divergence: the offending
+        loss), "wall_time_s" (accumulated over resumes), "resumed_from"}.
         Raises KeyboardInterrupt after saving a checkpoint when interrupted.
         """
         curves = {} if curves is None else curves
         eval_steps = set(int(s) for s in eval_steps)
         state = {"step": 0, "diverged_at": None, "train_loss": {"step": [], "loss": []},
-                 "window": [], "wall_time_s": 0.0, "final_loss": None, "done": False}
+                 "window": [], "wall_time_s": 0.0, "initial_loss": None, "final_loss": None, "done": False}
         resumed_from = self._resume(arm, model, optimizer, curves, state)
         if state["done"]:
             return self._result(state, curves, steps, resumed_from)
@@ -276,7 +281,9 @@ class Lab:
                     evaluate(step, batch)
                 loss = loss_fn(*batch)
                 loss_value = float(loss.item())
-                if not math.isfinite(loss_value):
+                if step == 0:
+                    state["initial_loss"] = loss_value
+                if _diverged(loss_value, state["initial_loss"], diverge_factor):
                     state["diverged_at"], state["final_loss"] = step, loss_value
                     bar.close(step, loss_value, f"  diverged at step {step}")
                     break
@@ -318,7 +325,8 @@ class Lab:
     @staticmethod
     def _result(state, curves, steps, resumed_from):
         return {"steps": steps, "steps_done": state["step"], "diverged_at": state["diverged_at"],
-                "curves": curves, "train_loss": state["train_loss"], "final_loss": state["final_loss"],
+                "curves": curves, "train_loss": state["train_loss"],
+                "initial_loss": state.get("initial_loss"), "final_loss": state["final_loss"],
                 "wall_time_s": state["wall_time_s"], "resumed_from": resumed_from}
 
     # ------------------------------------------------------------- checkpoints
@@ -356,6 +364,13 @@ class Lab:
         if not state["done"] and self.progress:
             sys.stderr.write(f"{self.experiment.name}/{arm}: resuming from the checkpoint at step {state['step']}\n")
         return state["step"]
+
+
+def _diverged(loss, initial, factor):
+    """A loss that is not finite, or (with `factor`) above factor × a positive initial loss."""
+    if not math.isfinite(loss):
+        return True
+    return factor is not None and initial is not None and initial > 0 and loss > factor * initial
 
 
 def _batch_source(batches, start):
@@ -561,10 +576,10 @@ def _report(experiment, cfg, arms, claims, figures, figure_note, results):
     for i, c in enumerate(claims, 1):
         lines.append(f"| {c.section or i} | {_cell(c.claim)} | {_cell(c.measured)} | {_cell(c.threshold)} | "
                      f"**{c.verdict}** |")
-    diverged = {a: r["diverged_at"] for a, r in arms.items() if r.get("diverged_at") is not None}
+    diverged = [(a, r) for a, r in arms.items() if r.get("diverged_at") is not None]
     if diverged:
-        lines += ["", "Diverged: " + ", ".join(f"{a} diverged at step {k} (loss not finite)"
-                                              for a, k in diverged.items()) + "."]
+        lines += ["", "Diverged: " + ", ".join(f"{a} diverged at step {r['diverged_at']} ({_why(r)})"
+                                              for a, r in diverged) + "."]
     lines += ["", "## Configuration", "", "| setting | value |", "|---|---|"]
     lines += [f"| {key} | {_cell(json.dumps(value))} |" for key, value in _jsonable(cfg).items()] + [""]
     if figures:
@@ -573,6 +588,14 @@ def _report(experiment, cfg, arms, claims, figures, figure_note, results):
         lines += [figure_note, ""]
     lines += ["Every curve is in results.json (arms → curves)."]
     return "\n".join(lines) + "\n"
+
+
+def _why(result):
+    """Why an arm diverged: its loss was not finite, or too large for its `diverge_factor`."""
+    loss, initial = result.get("final_loss"), result.get("initial_loss")
+    if loss is None or not math.isfinite(loss):
+        return "loss not finite"
+    return f"loss {loss:.3g}, initial {initial:.3g}" if initial is not None else f"loss {loss:.3g}"
 
 
 def _print_summary(stream, experiment, claims, results, out_dir):

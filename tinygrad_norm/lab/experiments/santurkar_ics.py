@@ -65,11 +65,17 @@ def arm_name(bn, lr):
 
 # ------------------------------------------------------------------ training
 
-def train(lab, cfg):
+def full_batch(cfg):
+    """The one full batch (x, Ax): x ~ N(0, I) of (samples, width), A (width × width) i.i.d. N(0, 1),
+    both from numpy's generator seeded with cfg["seed"] (float64)."""
     rng = np.random.default_rng(cfg["seed"])
     A = rng.standard_normal((cfg["width"], cfg["width"]))
     x = rng.standard_normal((cfg["samples"], cfg["width"]))
-    batch = (Tensor(x), Tensor(x @ A.T))                        # the one full batch
+    return Tensor(x), Tensor(x @ A.T)
+
+
+def train(lab, cfg):
+    batch = full_batch(cfg)
     arms = {}
     for lr in cfg["lrs"]:
         for bn in (False, True):

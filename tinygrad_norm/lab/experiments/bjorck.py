@@ -1,0 +1,421 @@
+"""Bjorck et al. 2018: BatchNorm lets a deep residual net take large steps (PROTOCOLS §4).
+
+    tinygrad-norm run bjorck            # PROTOCOLS §4.3: 7 lrs × 2 nets × 1500 steps (≈ 1.5 min)
+    tinygrad-norm run bjorck --quick    # 4 lrs × 300 steps: the direction of every effect (≈ 15 s)
+    tinygrad-norm run bjorck --full     # 7 lrs × 4690 steps (10 epochs)
+
+The paper trains a 110-layer ResNet on CIFAR-10; its CPU version (PROTOCOLS §4.3)
+keeps what makes the unnormalized net explode, residual connections plus He init:
+
+    data       MNIST, x = pixels / 255, batch 128, shuffled each epoch; every net
+               sees the same batches in the same order.
+    net        Linear(784 → 100) + ReLU, then 10 blocks h ← ReLU(h + N(W₂·ReLU(N(W₁h)))),
+               then Linear(100 → 10) (`tn.models.residual_mlp`): 22 linears. N is
+               BatchNorm1d or the identity. He (kaiming-normal) init, zero biases,
+               the same seed for every net.
+    lr sweep   plain SGD at lr 0.001 … 1.0 (half-decades), 1500 steps; test accuracy
+               on the 10,000 test images (BN in eval mode). "div": the loss of a step
+               is NaN/inf or more than 1000× the loss of step 0; the arm stops there.
+               "Stable" = not div.
+    at init    on the batch of step 0, BN in training mode, model untouched:
+               (a) relative loss L(θ − αg)/L(θ), g = ∇L(θ), α on a log grid 1e-4 … 1
+                   (`tn.lab.landscape_probe`);
+               (b) the std of every linear's output, of every block's output and (BN)
+                   of every normalized pre-activation N(·);
+               (c) the weight gradient of the middle linear (#11 of 22): its histogram,
+                   RMS and largest |g|.
+
+The claims (PROTOCOLS §4.4): the largest stable lr with BN is ≥ 10× the largest
+without; the best BN accuracy beats the best without; at lr 0.001 BN is not
+better; at init the relative loss without BN exceeds 10³ for some α ≤ 0.1 while
+with BN it stays < 3 for α ≤ 0.3; without BN the last block's output std is ≥ 10×
+the first's, with BN the normalized pre-activations have std ≈ 1 (±0.05) in every
+block. A last row compares the middle layer's gradients: Bjorck et al. see them
+"almost two orders of magnitude" larger without BN; we ask for one (RMS ratio
+≥ 10×, fixed before the first measurement): our 22 layers grow activations ~40×,
+the paper's 110 layers by ~10⁵.
+"""
+import math
+
+import numpy as np
+
+from ... import nn
+from ...data import DataLoader, mnist_arrays
+from ...models import ResidualBlock, residual_mlp
+from ...nn import functional as F
+from ...optim import SGD
+from ...random import manual_seed
+from ...tensor import Tensor, no_grad
+from ..landscape import landscape_probe
+from ..probe import loss_and_grads, preserved
+from ..runner import Claim, Experiment
+
+# ------------------------------------------------------------------ settings
+
+LRS = [0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0]
+ALPHAS = sorted({round(a * 10.0 ** k, 12) for k in range(-4, 0) for a in (1, 2, 3, 5)} | {1.0})  # 1e-4 … 1
+COMMON = dict(blocks=10, width=100, batch_size=128, lrs=LRS, diverge_factor=1000.0, alphas=ALPHAS,
+              middle_layer=11, histogram_bins=60, checkpoint_every=500, log_every=50)
+MODES = {
+    "default": dict(COMMON, steps=1500),                                  # PROTOCOLS §4.3
+    "full": dict(COMMON, steps=4690),                                     # 10 epochs of 469 batches
+    "quick": dict(COMMON, steps=300, lrs=[0.001, 0.01, 0.1, 1.0], checkpoint_every=300, log_every=20),
+}
+# PROTOCOLS §4.4 thresholds
+LR_RATIO, EXPLODE, BN_SMOOTH, GROWTH, BN_STD_TOL, GRAD_RATIO = 10.0, 1e3, 3.0, 10.0, 0.05, 10.0
+# PROTOCOLS §4.3: PyTorch, seed 0 (shown next to ours in the report and docs)
+TORCH_ACCURACY = {"plain": {0.001: 0.872, 0.003: 0.918, 0.01: 0.934},
+                  "bn": {0.001: 0.836, 0.003: 0.905, 0.01: 0.944, 0.03: 0.960, 0.1: 0.961, 0.3: 0.967, 1.0: 0.952}}
+TORCH_RELATIVE_LOSS = {"plain": {0.003: 0.55, 0.01: 2.2, 0.03: 31, 0.1: 2.8e4, 0.3: 1.6e10, 1.0: 3.6e19},
+                       "bn": {0.003: 0.72, 0.01: 0.65, 0.03: 0.61, 0.1: 0.77, 0.3: 2.5, 1.0: 18}}
+
+
+def build(cfg, bn):
+    """The residual MLP of PROTOCOLS §4.3 with BatchNorm1d (bn=True) or the identity as N."""
+    return residual_mlp(blocks=cfg["blocks"], width=cfg["width"], norm="batch" if bn else None, init="he")
+
+
+def net_name(bn):
+    return "bn" if bn else "plain"
+
+
+def arm_name(bn, lr):
+    return f"{net_name(bn)}_lr{lr:g}"
+
+
+# ------------------------------------------------------------------ measurements at init
+
+def relative_loss(model, batch, alphas):
+    """L(θ − αg)/L(θ) for each α, g = ∇L(θ) on `batch` (cross-entropy; training mode; model untouched).
+
+    Returns {"alphas", "loss" (L(θ)), "grad_norm", "relative" [per α]}. A loss that overflows is inf.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        probe = landscape_probe(model, F.cross_entropy, batch, alphas)
+    return {"alphas": probe["etas"], "loss": probe["loss"], "grad_norm": probe["grad_norm"],
+            "relative": [loss / probe["loss"] for loss in probe["losses"]]}
+
+
+def _std(t):
+    return float(np.asarray(t.numpy(), np.float64).std())
+
+
+def activation_stds(model, x):
+    """On the batch x (training mode, model untouched), the std over all entries of:
+    every Linear's output ("linear", in forward order), every ResidualBlock's output
+    ("block") and every BatchNorm's output ("norm": [N₁, N₂] per block; [] without BN)."""
+    seen = {"linear": [], "block": [], "norm": []}
+    hooks = []
+    for m in model.modules():
+        kind = ("linear" if isinstance(m, nn.Linear) else "block" if isinstance(m, ResidualBlock)
+                else "norm" if isinstance(m, nn.BatchNorm1d) else None)
+        if kind is not None:
+            hooks.append(m.register_forward_hook(lambda module, args, out, kind=kind: seen[kind].append(_std(out))))
+    try:
+        with preserved(model), no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    norms = seen["norm"]
+    seen["norm"] = [norms[i:i + 2] for i in range(0, len(norms), 2)]
+    return seen
+
+
+def weight_gradient(model, batch, layer, bins):
+    """The gradient of linear #`layer`'s weight (1-based, forward order) on `batch` at the current θ:
+    {"layer", "rms", "max_abs", "p99_abs", "counts", "edges"} (a histogram over ±max|g|)."""
+    linear = [m for m in model.modules() if isinstance(m, nn.Linear)][layer - 1]
+    with preserved(model):
+        _, (g,) = loss_and_grads(model, F.cross_entropy, batch, [linear.weight])
+    g = np.asarray(g, np.float64).ravel()
+    top = float(np.abs(g).max())
+    counts, edges = np.histogram(g, bins=bins, range=(-top, top) if top > 0 else None)
+    return {"layer": layer, "rms": float(np.sqrt(np.mean(g * g))), "max_abs": top,
+            "p99_abs": float(np.percentile(np.abs(g), 99)), "counts": counts.tolist(), "edges": edges.tolist()}
+
+
+def measure_at_init(model, batch, cfg):
+    """Everything measured at initialization on the batch of step 0 (model untouched)."""
+    return {"relative_loss": relative_loss(model, batch, cfg["alphas"]),
+            "std": activation_stds(model, batch[0]),
+            "gradient": weight_gradient(model, batch, cfg["middle_layer"], cfg["histogram_bins"])}
+
+
+# ------------------------------------------------------------------ training
+
+def train(lab, cfg):
+    x_train, y_train = mnist_arrays("train")
+    x_test, y_test = mnist_arrays("test")
+
+    def loader():
+        return DataLoader(x_train, y_train, batch_size=cfg["batch_size"], shuffle=True, drop_last=True,
+                          seed=cfg["seed"])                       # the same batches for every net
+    first = loader()
+    first.set_epoch(0)
+    batch0 = next(iter(first))                                    # the batch of step 0
+    arms = {}
+    for bn in (False, True):
+        manual_seed(cfg["seed"])
+        arms[f"init_{net_name(bn)}"] = {"init": measure_at_init(build(cfg, bn), batch0, cfg), "wall_time_s": 0.0}
+    for lr in cfg["lrs"]:
+        for bn in (False, True):
+            manual_seed(cfg["seed"])                              # the same init as measured above
+            model = build(cfg, bn)
+            curves = {}
+
+            def evaluate(step, batch, model=model, curves=curves):
+                curves["test_accuracy"] = accuracy(model, x_test, y_test)
+
+            arms[arm_name(bn, lr)] = lab.train(
+                arm_name(bn, lr), model, SGD(model.parameters(), lr=lr), loader(), steps=cfg["steps"],
+                loss_fn=lambda x, y, model=model: F.cross_entropy(model(x), y),
+                evaluate=evaluate, eval_steps=[cfg["steps"]], curves=curves,
+                checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"],
+                diverge_factor=cfg["diverge_factor"])
+    return arms
+
+
+def accuracy(model, x, y, chunk=5000):
+    """Test accuracy in eval mode (BN with its running statistics); non-finite logits count as wrong."""
+    model.eval()
+    correct = 0
+    with no_grad(), np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(x), chunk):
+            logits = model(Tensor(x[start:start + chunk])).numpy()
+            ok = np.isfinite(logits).all(1) & (logits.argmax(1) == y[start:start + chunk])
+            correct += int(ok.sum())
+    model.train()
+    return correct / len(x)
+
+
+# ------------------------------------------------------------------ claims (PROTOCOLS §4.4)
+
+def sweep(cfg, arms, bn):
+    """[(lr, test accuracy or None if diverged, diverged_at or None)] over the lr grid."""
+    rows = []
+    for lr in cfg["lrs"]:
+        r = arms[arm_name(bn, lr)]
+        div = r["diverged_at"]
+        rows.append((lr, None if div is not None else r["curves"]["test_accuracy"], div))
+    return rows
+
+
+def largest_stable_lr(rows):
+    """The largest lr of a sweep that did not diverge (None if every lr diverged)."""
+    stable = [lr for lr, acc, div in rows if div is None]
+    return max(stable) if stable else None
+
+
+def best(rows):
+    """(lr, accuracy) of the most accurate stable run, or (None, None)."""
+    done = [(acc, lr) for lr, acc, div in rows if div is None]
+    if not done:
+        return None, None
+    acc, lr = max(done)
+    return lr, acc
+
+
+def _max_where(alphas, values, at_most):
+    v = [x for a, x in zip(alphas, values) if a <= at_most * (1 + 1e-9)]
+    return max(v, key=lambda x: -math.inf if x != x else x) if v else None
+
+
+def claims(cfg, arms):
+    plain, bn = sweep(cfg, arms, False), sweep(cfg, arms, True)
+    rows = []
+
+    lp, lb = largest_stable_lr(plain), largest_stable_lr(bn)
+    claim = f"the largest stable lr with BN is ≥ {LR_RATIO:g}× the largest without (calibrated: 1.0 vs 0.01)"
+    text = f"BN {lb if lb is None else f'{lb:g}'}, no BN {lp if lp is None else f'{lp:g}'}"
+    if lb is None or lp is None:
+        rows.append(Claim(claim, text + ": a net diverged at every lr", f"ratio ≥ {LR_RATIO:g}",
+                          lb is not None and lp is None, None, section="1 (lr)"))
+    else:
+        ratio = lb / lp
+        bound = " (BN stable at the largest lr tried: a lower bound)" if lb == max(cfg["lrs"]) else ""
+        rows.append(Claim(claim, f"{text}: {ratio:.3g}×{bound}", f"ratio ≥ {LR_RATIO:g}", ratio >= LR_RATIO, ratio,
+                          section="1 (lr)"))
+
+    (blr, bacc), (plr, pacc) = best(bn), best(plain)
+    claim = "the best BN accuracy beats the best no-BN accuracy (calibrated: 0.967 vs 0.934)"
+    if bacc is None or pacc is None:
+        rows.append(Claim(claim, "a net diverged at every lr", "gap > 0", None, section="1 (best)"))
+    else:
+        rows.append(Claim(claim, f"BN {bacc:.4f} (lr {blr:g}), no BN {pacc:.4f} (lr {plr:g}): "
+                                 f"{100 * (bacc - pacc):+.2f} points", "gap > 0", bacc > pacc, bacc - pacc,
+                          section="1 (best)"))
+
+    lo = min(cfg["lrs"])
+    (_, ab, _), (_, ap, _) = bn[0], plain[0]
+    claim = f"at the smallest lr ({lo:g}) BN is not better than no BN (calibrated: 0.836 vs 0.872)"
+    if ab is None or ap is None:
+        rows.append(Claim(claim, "a net diverged", "gap ≤ 0", None, section="1 (small lr)"))
+    else:
+        rows.append(Claim(claim, f"BN {ab:.4f}, no BN {ap:.4f}: {100 * (ab - ap):+.2f} points", "gap ≤ 0",
+                          ab <= ap, ab - ap, section="1 (small lr)"))
+
+    ip, ib = arms["init_plain"]["init"], arms["init_bn"]["init"]
+    rp, rb = ip["relative_loss"], ib["relative_loss"]
+    top = _max_where(rp["alphas"], rp["relative"], 0.1)
+    rows.append(Claim(f"at init, without BN the relative loss L(θ−αg)/L(θ) exceeds {EXPLODE:g} for some α ≤ 0.1 "
+                      "(calibrated 2.8e4 at α = 0.1)", f"max over α ≤ 0.1: {top:.3g}", f"> {EXPLODE:g}",
+                      top > EXPLODE, top, section="2 (no BN)"))
+    top = _max_where(rb["alphas"], rb["relative"], 0.3)
+    rows.append(Claim("at init, with BN the relative loss stays < 3 for α ≤ 0.3 (calibrated 2.5 at α = 0.3)",
+                      f"max over α ≤ 0.3: {top:.3g}", f"< {BN_SMOOTH:g}", top < BN_SMOOTH, top, section="2 (BN)"))
+
+    blocks = ip["std"]["block"]
+    growth = blocks[-1] / blocks[0]
+    lin = ip["std"]["linear"]
+    rows.append(Claim(f"at init, without BN the last block's output std is ≥ {GROWTH:g}× the first's",
+                      f"block 1 {blocks[0]:.3g}, block {len(blocks)} {blocks[-1]:.3g}: {growth:.1f}× "
+                      f"(linear outputs {lin[0]:.2f} → {lin[-1]:.1f}; calibrated 0.48 → 20.4)",
+                      f"≥ {GROWTH:g}×", growth >= GROWTH, growth, section="3 (no BN)"))
+    norms = [s for pair in ib["std"]["norm"] for s in pair]
+    worst = max(abs(s - 1) for s in norms)
+    rows.append(Claim("at init, with BN the normalized pre-activations have std ≈ 1 in every block",
+                      f"{min(norms):.4f} … {max(norms):.4f} over {len(norms)} BN layers", f"|std − 1| ≤ {BN_STD_TOL:g}",
+                      worst <= BN_STD_TOL, worst, section="3 (BN)"))
+
+    gp, gb = ip["gradient"], ib["gradient"]
+    ratio = gp["rms"] / gb["rms"]
+    rows.append(Claim(f"at init, the weight gradient of the middle linear (#{gp['layer']}) is larger without BN "
+                      "(Bjorck: ~100×, 'almost two orders of magnitude')",
+                      f"RMS {gp['rms']:.3g} vs {gb['rms']:.3g}: {ratio:.1f}×; max |g| {gp['max_abs']:.3g} vs "
+                      f"{gb['max_abs']:.3g}: {gp['max_abs'] / gb['max_abs']:.1f}×", f"RMS ratio ≥ {GRAD_RATIO:g}",
+                      ratio >= GRAD_RATIO, ratio, section="gradients"))
+    return rows
+
+
+# ------------------------------------------------------------------ figures
+
+COLORS = {"plain": "tab:red", "bn": "tab:blue"}
+LABELS = {"plain": "without BN", "bn": "with BN"}
+
+
+def figures(cfg, arms, out):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    names = []
+
+    # accuracy vs lr, and the training loss of every run
+    fig = Figure(figsize=(11, 4))
+    FigureCanvasAgg(fig)
+    ax, ax2 = fig.subplots(1, 2)
+    for bn in (False, True):
+        net = net_name(bn)
+        rows = sweep(cfg, arms, bn)
+        ok = [(lr, acc) for lr, acc, div in rows if acc is not None]
+        if ok:
+            ax.semilogx(*zip(*ok), "o-", color=COLORS[net], label=LABELS[net])
+        for lr, acc, div in rows:
+            if acc is None:
+                ax.plot(lr, 0.0, "x", color=COLORS[net], ms=9, mew=2, transform=ax.get_xaxis_transform())
+                ax.annotate(f"div ({div})", (lr, 0.06), xycoords=("data", "axes fraction"), color=COLORS[net],
+                            fontsize=8, ha="center", rotation=90, va="bottom")
+        ref = TORCH_ACCURACY[net]
+        ax.semilogx(list(ref), list(ref.values()), ":", color=COLORS[net], alpha=0.7, label=f"{LABELS[net]}, PyTorch")
+        lrs = sorted(cfg["lrs"])
+        for i, lr in enumerate(lrs):
+            tl = arms[arm_name(bn, lr)]["train_loss"]
+            if tl["step"]:
+                ax2.semilogy(tl["step"], tl["loss"], color=COLORS[net], alpha=0.25 + 0.75 * i / max(len(lrs) - 1, 1),
+                             label=f"{LABELS[net]}, lr {lr:g}" if i in (0, len(lrs) - 1) else None)
+    accs = [acc for bn in (False, True) for _, acc, _ in sweep(cfg, arms, bn) if acc is not None]
+    ax.set_ylim(min([0.8] + [a - 0.02 for a in accs]), 1.0)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel(f"test accuracy after {cfg['steps']} steps")
+    ax.set_title("lr sweep (x: diverged, with the step)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    ax2.set_xlabel("step")
+    ax2.set_ylabel(f"training loss (mean over {cfg['log_every']} steps)")
+    ax2.set_title("training loss, every lr (darker: larger lr; diverged runs end early)", fontsize=10)
+    ax2.grid(alpha=0.3)
+    ax2.legend(fontsize=7)
+    fig.suptitle("Bjorck et al.: residual MLP on MNIST (10 blocks), SGD batch 128")
+    fig.tight_layout()
+    fig.savefig(out / "lr_sweep.png", dpi=90)
+    names.append("lr_sweep.png")
+
+    # relative loss vs α (log-log)
+    fig = Figure(figsize=(6, 4.2))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    for net in ("plain", "bn"):
+        rl = arms[f"init_{net}"]["init"]["relative_loss"]
+        rel = np.array(rl["relative"], np.float64)
+        rel = np.where(np.isfinite(rel), rel, np.nan)
+        ax.loglog(rl["alphas"], rel, "o-", ms=3, color=COLORS[net], label=LABELS[net])
+        ref = TORCH_RELATIVE_LOSS[net]
+        ax.loglog(list(ref), list(ref.values()), "s", mfc="none", color=COLORS[net], alpha=0.7,
+                  label=f"{LABELS[net]}, PyTorch")
+    ax.axhline(1, color="gray", lw=0.6)
+    ax.axhline(EXPLODE, color="k", lw=0.6, ls=":", label=f"{EXPLODE:g} (divergence)")
+    ax.set_xlabel("step size α")
+    ax.set_ylabel("L(θ − α∇L) / L(θ)")
+    ax.set_title("relative loss of one gradient step at init (batch of step 0)", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "relative_loss.png", dpi=90)
+    names.append("relative_loss.png")
+
+    # activation std per layer
+    fig = Figure(figsize=(11, 4))
+    FigureCanvasAgg(fig)
+    ax, ax2 = fig.subplots(1, 2)
+    for net in ("plain", "bn"):
+        s = arms[f"init_{net}"]["init"]["std"]
+        ax.semilogy(np.arange(1, len(s["linear"]) + 1), s["linear"], "o-", ms=3, color=COLORS[net],
+                    label=f"{LABELS[net]}: linear outputs")
+        ax2.semilogy(np.arange(1, len(s["block"]) + 1), s["block"], "o-", color=COLORS[net],
+                     label=f"{LABELS[net]}: block output h")
+        if s["norm"]:
+            for i, ls in ((0, "--"), (1, ":")):
+                ax2.semilogy(np.arange(1, len(s["norm"]) + 1), [p[i] for p in s["norm"]], ls, color=COLORS[net],
+                             label=f"{LABELS[net]}: N{i + 1} output (normalized)")
+    ax.set_xlabel("linear layer (1 = input layer, 22 = output layer)")
+    ax.set_ylabel("std over the batch of step 0")
+    ax.set_title("std of every linear's output at init", fontsize=10)
+    ax2.set_xlabel("residual block")
+    ax2.set_title("std per block at init", fontsize=10)
+    for a in (ax, ax2):
+        a.grid(alpha=0.3, which="both")
+        a.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "activations.png", dpi=90)
+    names.append("activations.png")
+
+    # gradient histograms
+    fig = Figure(figsize=(11, 3.8))
+    FigureCanvasAgg(fig)
+    for ax, net in zip(fig.subplots(1, 2), ("plain", "bn")):
+        g = arms[f"init_{net}"]["init"]["gradient"]
+        edges = np.array(g["edges"])
+        ax.stairs(g["counts"], edges, fill=True, color=COLORS[net], alpha=0.7)
+        ax.set_yscale("log")
+        ax.set_xlabel(f"∂L/∂W of linear #{g['layer']} (block 5's second)")
+        ax.set_title(f"{LABELS[net]}: RMS {g['rms']:.2g}, max |g| {g['max_abs']:.2g}", fontsize=10)
+        ax.grid(alpha=0.3)
+    fig.axes[0].set_ylabel("count (of 100 × 100)")
+    ratio = arms["init_plain"]["init"]["gradient"]["rms"] / arms["init_bn"]["init"]["gradient"]["rms"]
+    fig.suptitle(f"weight gradients of a middle layer at init: {ratio:.0f}× larger (RMS) without BN")
+    fig.tight_layout()
+    fig.savefig(out / "gradients.png", dpi=90)
+    names.append("gradients.png")
+    return names
+
+
+EXPERIMENT = Experiment(
+    name="bjorck",
+    title="Bjorck et al. 2018: BatchNorm enables large learning rates (residual MLP on MNIST)",
+    paper="J. Bjorck, C. Gomes, B. Selman, K. Q. Weinberger, Understanding Batch Normalization, "
+          "NeurIPS 2018 (arXiv:1806.02375)",
+    protocol="§4",
+    modes=MODES, train=train, claims=claims, figures=figures,
+    summary="A residual MLP (10 blocks, width 100, He init) on MNIST with BatchNorm or without: an lr sweep "
+            "(0.001 … 1.0, plain SGD, batch 128; div = NaN or loss > 1000× initial), and at init the relative "
+            "loss of one gradient step, the activation std per layer and a middle layer's weight gradients.",
+)
