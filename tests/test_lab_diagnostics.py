@@ -138,3 +138,19 @@ def test_huge_learning_rate_is_recorded_as_diverged(tmp_path, monkeypatch):
     assert any(r["diverged_at"] is not None for r in results["arms"].values())
     assert len(results["claims"]) == 1 and results["claims"][0]["verdict"] == "FAIL"
     assert "diverged at step" in results["claims"][0]["measured"]
+
+
+@pytest.mark.paper
+@needs_mnist
+def test_default_protocol(tmp_path):
+    """`tinygrad-norm run diagnostics` (≈ 10 s): every invariant of PROTOCOLS §7.2.
+
+    The output layer's update:data ratio sits above −2, as in Karpathy's own notebook
+    (his 10^−1.94; docs/lab.md#diagnostics), so that row is a measured FAIL.
+    """
+    results = lab.run("diagnostics", mode="default", out=tmp_path, progress=False, stream=False)
+    claims = {c["section"]: c for c in results["claims"]}
+    assert {s: c["verdict"] for s, c in claims.items()} == {
+        "sat": "PASS", "std": "PASS", "grad": "PASS", "update (hidden)": "PASS", "update (output)": "FAIL",
+        "decay": "PASS", "gain": "PASS"}
+    assert -2.0 < claims["update (output)"]["value"] < -1.5
