@@ -265,3 +265,15 @@ def test_monitor_keeps_recording_after_clear():
         assert monitor.history["1"]["output"]["mean"] == []
         y = model(x)
     assert monitor.history["1"]["output"]["mean"] == [pytest.approx(float(y.numpy().mean()))]
+
+
+def test_accuracy_by_hand_in_eval_mode_in_chunks_nan_rows_wrong():
+    from tinygrad_norm.lab.evaluate import accuracy
+    model = nn.Sequential(nn.BatchNorm1d(3))                 # logits = (x − running_mean) / √(running_var + ε)
+    model[0].running_mean._data[:] = [0.0, 10.0, 0.0]         # eval mode must use these
+    x = np.array([[1, 5, 0], [0, 0, 2], [3, 20, 1], [np.nan, 0, 0], [0, 1, 0]], np.float32)
+    y = np.array([0, 2, 1, 0, 0])
+    # eval logits: rows → argmax 0, 2, 1, (NaN: wrong), 0 → 4 of 5; batch statistics would differ
+    for chunk in (1, 2, 5000):
+        assert accuracy(model, x, y, chunk=chunk) == pytest.approx(4 / 5)
+    assert model.training and model[0].num_batches_tracked.item() == 0

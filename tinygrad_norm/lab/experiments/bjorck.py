@@ -45,9 +45,10 @@ from ...models import ResidualBlock, residual_mlp
 from ...nn import functional as F
 from ...optim import SGD
 from ...random import manual_seed
-from ...tensor import Tensor, no_grad
+from ...tensor import no_grad
 from ..landscape import landscape_probe
 from ..probe import loss_and_grads, preserved
+from ..evaluate import accuracy
 from ..runner import Claim, Experiment
 
 # ------------------------------------------------------------------ settings
@@ -176,17 +177,6 @@ def train(lab, cfg):
     return arms
 
 
-def accuracy(model, x, y, chunk=5000):
-    """Test accuracy in eval mode (BN with its running statistics); non-finite logits count as wrong."""
-    model.eval()
-    correct = 0
-    with no_grad(), np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, len(x), chunk):
-            logits = model(Tensor(x[start:start + chunk])).numpy()
-            ok = np.isfinite(logits).all(1) & (logits.argmax(1) == y[start:start + chunk])
-            correct += int(ok.sum())
-    model.train()
-    return correct / len(x)
 
 
 # ------------------------------------------------------------------ claims (PROTOCOLS §4.4)

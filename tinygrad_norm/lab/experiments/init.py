@@ -38,7 +38,7 @@ from ...data import DataLoader, mnist_arrays
 from ...nn import functional as F
 from ...optim import SGD, Adam
 from ...random import generator, manual_seed
-from ...tensor import Tensor, no_grad
+from ..evaluate import accuracy
 from ..runner import Claim, Experiment
 
 # ------------------------------------------------------------------ settings
@@ -159,14 +159,6 @@ def train(lab, cfg):
     return arms
 
 
-def accuracy(model, x, y):
-    """Test accuracy in eval mode (BN with its running statistics); NaN logits count as wrong."""
-    model.eval()
-    with no_grad(), np.errstate(over="ignore", invalid="ignore"):
-        logits = model(Tensor(x)).numpy()
-    model.train()
-    ok = np.isfinite(logits).all(1) & (logits.argmax(1) == y)
-    return float(ok.mean())
 
 
 def trains(result):

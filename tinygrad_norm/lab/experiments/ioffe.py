@@ -37,6 +37,7 @@ from ...optim import SGD
 from ...random import manual_seed
 from ...tensor import Tensor, no_grad
 from ..probe import preserved
+from ..evaluate import accuracy
 from ..runner import Claim, Experiment, first_step_reaching
 
 # ------------------------------------------------------------------ settings
@@ -99,16 +100,6 @@ def train_network(lab, cfg, arm, bn, data):
                      checkpoint_every=cfg["checkpoint_every"])
 
 
-def accuracy(model, x, y, chunk=5000):
-    """Fraction of correct predictions, in eval mode (BN uses its running statistics)."""
-    model.eval()
-    correct = 0
-    with no_grad():
-        for start in range(0, len(x), chunk):
-            logits = model(Tensor(x[start:start + chunk])).numpy()
-            correct += int((logits.argmax(1) == y[start:start + chunk]).sum())
-    model.train()
-    return correct / len(x)
 
 
 def last_sigmoid_inputs(model, probe):

@@ -61,7 +61,8 @@ from ...optim import SGD
 from ...random import generator, manual_seed
 from ...tensor import Tensor
 from ..runner import Claim, Experiment
-from .santurkar_landscape import accuracy, santurkar_mlp
+from ..evaluate import accuracy
+from .santurkar_landscape import santurkar_mlp
 
 # ------------------------------------------------------------------ the noise (Algorithm 1)
 

@@ -127,7 +127,7 @@ def claims(cfg, arms):
         return [Claim("every claim of PROTOCOLS §2.5.2", "; ".join(diverged), "training completes", False,
                       section="§2.5.2")]
     lo, hi = min(cfg["lrs"]), max(cfg["lrs"])
-    first, last = cfg["layers"][0], cfg["layers"][-1]
+    last = cfg["layers"][-1]
 
     def med(bn, lr, what, k):
         return _median(arms[arm_name(bn, lr)]["curves"][f"{what}_{k}"])

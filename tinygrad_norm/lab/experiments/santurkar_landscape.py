@@ -48,8 +48,8 @@ from ...data import DataLoader, mnist_arrays
 from ...nn import functional as F
 from ...optim import SGD
 from ...random import generator, manual_seed
-from ...tensor import Tensor, no_grad
 from ..landscape import landscape_probe
+from ..evaluate import accuracy
 from ..runner import Claim, Experiment
 from .santurkar_ics import deep_linear_net, full_batch, sum_of_squares
 
@@ -102,16 +102,6 @@ def santurkar_mlp(bn, noise=None, depth=8, width=100, inputs=784, classes=10):
     return nn.Sequential(*layers)
 
 
-def accuracy(model, x, y, chunk=5000):
-    """Fraction of correct predictions, in eval mode (BN uses its running statistics)."""
-    model.eval()
-    correct = 0
-    with no_grad():
-        for start in range(0, len(x), chunk):
-            logits = model(Tensor(x[start:start + chunk])).numpy()
-            correct += int((logits.argmax(1) == y[start:start + chunk]).sum())
-    model.train()
-    return correct / len(x)
 
 
 def _new_probe_curves():
