@@ -181,7 +181,7 @@ def test_constant_channel_gives_bias_not_nan():
 def test_parallel_twin_on_a_large_input_matches_numpy():
     """Large enough for the multi-threaded kernels (and 16 chunks of partial dγ, dβ)."""
     rng = np.random.default_rng(6)
-    N, C, S = 8, 32, 1024
+    N, C, S = 32, 32, 1024
     assert N * C * S >= tn.kernels.PARALLEL_MIN
     x = tn.Tensor(rng.standard_normal((N, C * S)) * 2 + 1, dtype=np.float32, requires_grad=True)
     w = tn.Tensor(rng.uniform(0.5, 2, (C, 1)), dtype=np.float32, requires_grad=True)

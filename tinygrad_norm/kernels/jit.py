@@ -19,10 +19,17 @@ tinygrad_norm` (importing numba takes ~0.3 s). Kernel modules therefore take
 Each kernel carries the numpy function it must agree with (`.reference`); the
 test suite runs every registered kernel against its reference.
 """
+import os
 import types
 
-# Arrays with at least this many elements use the multi-threaded twin.
-PARALLEL_MIN = 1 << 17
+# Arrays with at least this many elements use the multi-threaded twin
+# ($TINYGRAD_NORM_PARALLEL_MIN overrides it).
+# NOTE: a parallel launch costs ≈ 95 µs with numba's workqueue threads (the layer
+# chosen below) against ≈ 2 µs with OpenMP's spinning ones; a serial pass over
+# 2^20 float32 takes ≈ 110 µs. Below 2^20 elements the launch costs more than
+# the second core saves (BatchNorm1d on 256×1024: 1.6 ms with twins from 2^17,
+# 0.46 ms from 2^20; benchmarks/bench_norm.py).
+PARALLEL_MIN = int(os.environ.get("TINYGRAD_NORM_PARALLEL_MIN", 1 << 20))
 
 # name -> Kernel, filled by the decorator; the tests iterate over it.
 REGISTRY = {}
