@@ -7,7 +7,6 @@ for the direction of every effect and the files it writes. `pytest -m paper`
 runs the default protocol.
 """
 import math
-import os
 
 import numpy as np
 import pytest
@@ -17,10 +16,8 @@ from tinygrad_norm import lab, models, nn
 from tinygrad_norm.lab.experiments import bjorck
 from tinygrad_norm.optim import SGD
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.environ.get("TINYGRAD_NORM_DATA") or os.path.join(ROOT, "..", "shared", "datasets", "mnist")
-HAVE_MNIST = os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz"))
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files not found ($TINYGRAD_NORM_DATA)")
+from lab_helpers import MNIST_DIR, needs_mnist, quick_run
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -197,15 +194,7 @@ def test_claims_fail_where_the_numbers_say_so():
 
 @pytest.fixture(scope="module")
 def short(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
-    out = tmp_path_factory.mktemp("runs")
-    try:
-        results = lab.run("bjorck", mode="quick", out=out, progress=False, stream=False,
-                          overrides={"lrs": [0.001, 0.1], "steps": 40, "log_every": 10})
-    finally:
-        mp.undo()
-    return out / "bjorck", results
+    return quick_run(tmp_path_factory, "bjorck", {"lrs": [0.001, 0.1], "steps": 40, "log_every": 10})
 
 
 @needs_mnist

@@ -7,7 +7,6 @@ direction of the effect and the files written. `pytest -m paper` runs the
 default protocol.
 """
 import math
-import os
 
 import numpy as np
 import pytest
@@ -16,10 +15,8 @@ import tinygrad_norm as tn
 from tinygrad_norm import lab, nn
 from tinygrad_norm.lab.experiments import depth_lr as D
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.environ.get("TINYGRAD_NORM_DATA") or os.path.join(ROOT, "..", "shared", "datasets", "mnist")
-HAVE_MNIST = os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz"))
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files not found ($TINYGRAD_NORM_DATA)")
+from lab_helpers import MNIST_DIR, needs_mnist, quick_run
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -155,15 +152,7 @@ def test_claims_fail_where_it_does_not():
 
 @pytest.fixture(scope="module")
 def short(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
-    out = tmp_path_factory.mktemp("runs")
-    try:
-        results = lab.run("depth-lr", mode="quick", out=out, progress=False, stream=False,
-                          overrides={"depths": [5], "lrs": [0.01, 1.0], "steps": 150})
-    finally:
-        mp.undo()
-    return out / "depth_lr", results
+    return quick_run(tmp_path_factory, "depth-lr", {"depths": [5], "lrs": [0.01, 1.0], "steps": 150})
 
 
 @needs_mnist

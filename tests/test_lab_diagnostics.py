@@ -5,7 +5,6 @@ direction of every effect and the files it writes; the initialisation and the
 update:data ratio are checked against plain numpy.
 """
 import json
-import os
 
 import numpy as np
 import pytest
@@ -14,10 +13,8 @@ import tinygrad_norm as tn
 from tinygrad_norm import cli, lab
 from tinygrad_norm.lab.experiments import diagnostics
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.environ.get("TINYGRAD_NORM_DATA") or os.path.join(ROOT, "..", "shared", "datasets", "mnist")
-HAVE_MNIST = os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz"))
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files not found ($TINYGRAD_NORM_DATA)")
+from lab_helpers import mnist_data, MNIST_DIR, needs_mnist
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("activations.png", "gradients.png", "weight_gradients.png", "update_ratio.png", "layer_stats.png")
 
@@ -25,13 +22,9 @@ FIGURES = ("activations.png", "gradients.png", "weight_gradients.png", "update_r
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
     """`tinygrad-norm run diagnostics --quick` in a temporary directory: (output dir, results)."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
     out = tmp_path_factory.mktemp("runs")
-    try:
+    with mnist_data():
         assert cli.main(["run", "diagnostics", "--quick", "--out", str(out), "--no-progress"]) == 0
-    finally:
-        mp.undo()
     with open(out / "diagnostics" / "results.json", encoding="utf-8") as f:
         results = json.load(f, parse_constant=lambda name: pytest.fail(f"results.json holds {name}"))
     return out / "diagnostics", results

@@ -7,7 +7,6 @@ the direction of every effect.
 """
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -15,10 +14,8 @@ import pytest
 from tinygrad_norm import lab
 from tinygrad_norm.lab.experiments import init
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.environ.get("TINYGRAD_NORM_DATA") or os.path.join(ROOT, "..", "shared", "datasets", "mnist")
-HAVE_MNIST = os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz"))
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files not found ($TINYGRAD_NORM_DATA)")
+from lab_helpers import needs_mnist, quick_run
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -79,14 +76,7 @@ def test_he_and_bn_keep_the_scale(stats):
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
-    out = tmp_path_factory.mktemp("runs")
-    try:
-        results = lab.run("init", mode="quick", out=out, progress=False, stream=False)
-    finally:
-        mp.undo()
-    return out / "init", results
+    return quick_run(tmp_path_factory, "init")
 
 
 @needs_mnist

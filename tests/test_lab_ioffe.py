@@ -6,7 +6,6 @@ shortened budget. `pytest -m paper` runs the default protocol and asserts every
 threshold of PROTOCOLS §1.5.
 """
 import json
-import os
 
 import numpy as np
 import pytest
@@ -16,10 +15,8 @@ from tinygrad_norm import cli, lab
 from tinygrad_norm.lab.experiments import ioffe
 from tinygrad_norm.models import ioffe_mlp
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.environ.get("TINYGRAD_NORM_DATA") or os.path.join(ROOT, "..", "shared", "datasets", "mnist")
-HAVE_MNIST = os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz"))
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files not found ($TINYGRAD_NORM_DATA)")
+from lab_helpers import mnist_data, needs_mnist
+
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT = {"steps": 300, "dense_every": 100, "dense_until": 300, "checkpoint_every": 100, "crosscheck": False}
@@ -27,10 +24,8 @@ SHORT = {"steps": 300, "dense_every": 100, "dense_until": 300, "checkpoint_every
 
 @pytest.fixture(scope="module")
 def mnist_env():
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
-    yield
-    mp.undo()
+    with mnist_data():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ and the claims' verdicts on made-up curves); a shortened run (300 MLP steps,
 """
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -19,10 +18,8 @@ from tinygrad_norm.lab.experiments import santurkar_ics
 from tinygrad_norm.lab.experiments import santurkar_landscape as sl
 from tinygrad_norm.optim import SGD
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.environ.get("TINYGRAD_NORM_DATA") or os.path.join(ROOT, "..", "shared", "datasets", "mnist")
-HAVE_MNIST = os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz"))
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files not found ($TINYGRAD_NORM_DATA)")
+from lab_helpers import MNIST_DIR, needs_mnist, quick_run
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT = {"steps": 300, "windows": [0, 100, 300], "probe_every": 50, "test_every": 300,
          "dln_steps": 300, "dln_probe_every": 50}
@@ -121,14 +118,7 @@ def test_claims_verdicts_on_made_up_curves():
 
 @pytest.fixture(scope="module")
 def short(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
-    out = tmp_path_factory.mktemp("runs")
-    try:
-        results = lab.run("santurkar-landscape", mode="quick", out=out, overrides=SHORT, progress=False, stream=False)
-    finally:
-        mp.undo()
-    return out / "santurkar_landscape", results
+    return quick_run(tmp_path_factory, "santurkar-landscape", SHORT)
 
 
 @needs_mnist

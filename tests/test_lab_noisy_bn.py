@@ -7,7 +7,6 @@ the direction of every effect and the files written; `pytest -m paper` runs the
 default protocol and asserts its verdicts.
 """
 import json
-import os
 
 import numpy as np
 import pytest
@@ -18,10 +17,8 @@ from tinygrad_norm.autograd import gradcheck
 from tinygrad_norm.lab.experiments import noisy_bn
 from tinygrad_norm.lab.experiments.noisy_bn import DistributionNoise
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MNIST_DIR = os.environ.get("TINYGRAD_NORM_DATA") or os.path.join(ROOT, "..", "shared", "datasets", "mnist")
-HAVE_MNIST = os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz"))
-needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files not found ($TINYGRAD_NORM_DATA)")
+from lab_helpers import MNIST_DIR, needs_mnist, quick_run
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT = {"steps": 300, "test_every": 150, "checkpoint_every": 300}
 
@@ -152,14 +149,7 @@ def test_claims_on_made_up_curves():
 
 @pytest.fixture(scope="module")
 def short(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
-    out = tmp_path_factory.mktemp("runs")
-    try:
-        results = lab.run("noisy-bn", mode="quick", out=out, overrides=SHORT, progress=False, stream=False)
-    finally:
-        mp.undo()
-    return out / "noisy_bn", results
+    return quick_run(tmp_path_factory, "noisy-bn", SHORT)
 
 
 @needs_mnist

@@ -1,0 +1,34 @@
+"""What the laboratory tests share: where MNIST is, and a short run in a temporary directory.
+
+    from lab_helpers import MNIST_DIR, needs_mnist, quick_run
+"""
+import os
+from contextlib import contextmanager
+
+import pytest
+
+from tinygrad_norm import lab
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST_DIR = os.environ.get("TINYGRAD_NORM_DATA") or os.path.join(ROOT, "..", "shared", "datasets", "mnist")
+HAVE_MNIST = os.path.exists(os.path.join(MNIST_DIR, "train-images-idx3-ubyte.gz"))
+needs_mnist = pytest.mark.skipif(not HAVE_MNIST, reason="MNIST files not found ($TINYGRAD_NORM_DATA)")
+
+
+@contextmanager
+def mnist_data():
+    """$TINYGRAD_NORM_DATA points at MNIST_DIR inside the block (restored afterwards)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
+    try:
+        yield MNIST_DIR
+    finally:
+        mp.undo()
+
+
+def quick_run(tmp_path_factory, name, overrides=None, mode="quick"):
+    """`lab.run(name, mode, overrides)` quietly in a fresh temporary directory: (output dir, results)."""
+    out = tmp_path_factory.mktemp("runs")
+    with mnist_data():
+        results = lab.run(name, mode=mode, out=out, overrides=overrides, progress=False, stream=False)
+    return out / name.replace("-", "_"), results
