@@ -62,7 +62,7 @@ from ...models import mlp
 from ...nn import functional as F
 from ...optim import SGD
 from ...random import manual_seed
-from ...tensor import Tensor, no_grad
+from ..evaluate import accuracy, predictions_correct
 from ..runner import Claim, Experiment, first_step_reaching
 
 # ------------------------------------------------------------------ settings
@@ -137,22 +137,6 @@ def train_run(lab, cfg, depth, bn, lr, train_data, test_data):
                      loss_fn=lambda x, y: F.cross_entropy(model(x), y), evaluate=evaluate,
                      eval_steps=eval_schedule(cfg["steps"]), curves=curves, checkpoint_every=cfg["checkpoint_every"],
                      log_every=cfg["log_every"], diverge_factor=cfg["diverge_factor"])
-
-
-def predictions_correct(model, x, y, chunk=5000):
-    """A boolean array: which of the images the model (eval mode) classifies correctly; non-finite logits are wrong."""
-    model.eval()
-    out = []
-    with no_grad(), np.errstate(over="ignore", invalid="ignore"):
-        for start in range(0, len(x), chunk):
-            logits = model(Tensor(x[start:start + chunk])).numpy()
-            out.append(np.isfinite(logits).all(1) & (logits.argmax(1) == y[start:start + chunk]))
-    model.train()
-    return np.concatenate(out)
-
-
-def accuracy(model, x, y):
-    return float(predictions_correct(model, x, y).mean())
 
 
 # ------------------------------------------------------------------ analysis (pure functions of the arms)
