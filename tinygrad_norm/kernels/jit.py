@@ -41,13 +41,16 @@ prange = range
 class Kernel:
     """A numba kernel with a serial and a parallel twin and a numpy reference."""
 
-    def __init__(self, fn, reference, n_in, n_out, scalars, reassociate, example):
+    def __init__(self, fn, reference, n_in, n_out, scalars, reassociate, example, mutates=()):
         self.name = fn.__name__
         self.py_func = fn
         self.reference = reference
         # Signature: kernel(*inputs, *outputs, *scalars); reference(*inputs, *scalars)
         # returns the output (or a tuple of them). `scalars` are example values.
         self.n_in, self.n_out, self.scalars = n_in, n_out, tuple(scalars)
+        # In-place kernels (n_out == 0) update the inputs at these positions; the
+        # reference returns their new values, in this order.
+        self.mutates = tuple(mutates)
         # example(rng, dtype) -> tuple of input arrays for the tests; by default
         # n_in flat arrays of values in [0.5, 2) (valid for log, sqrt, pow, div).
         self.example = example or (lambda rng, dtype: tuple(
@@ -138,13 +141,15 @@ def _jit_device_functions(module_globals):
             module_globals[name] = numba.njit(**options)(value)
 
 
-def kernel(reference, n_in=1, n_out=1, scalars=(), reassociate=False, example=None):
+def kernel(reference, n_in=1, n_out=1, scalars=(), reassociate=False, example=None, mutates=()):
     """Decorator: register `fn(*inputs, *outputs, *scalars)` as a kernel that
     must agree with `reference(*inputs, *scalars)` (which returns the output,
     or a tuple of them). `scalars` and `example(rng, dtype) -> inputs` give the
-    test suite values to run it on; `reassociate` allows vectorised sums."""
+    test suite values to run it on; `reassociate` allows vectorised sums.
+    An in-place kernel has n_out=0 and `mutates`: the positions of the inputs
+    it updates, whose new values the reference returns."""
     def wrap(fn):
-        k = Kernel(fn, reference, n_in, n_out, scalars, reassociate, example)
+        k = Kernel(fn, reference, n_in, n_out, scalars, reassociate, example, mutates)
         REGISTRY[k.name] = k
         return k
     return wrap

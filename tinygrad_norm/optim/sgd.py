@@ -16,6 +16,7 @@ running sum of gradients, not of steps.
 """
 import numpy as np
 
+from ..kernels import optim as KO
 from ..tensor import Tensor
 from .optimizer import Optimizer
 
@@ -53,6 +54,9 @@ class SGD(Optimizer):
             if p.grad is None:
                 continue
             g = p.grad._data
+            if momentum != 0 and _fused_sgd(self.state[p], p, g, lr, momentum, dampening, weight_decay,
+                                            nesterov, maximize):
+                continue
             if maximize:
                 g = -g
             if weight_decay != 0:
@@ -68,6 +72,29 @@ class SGD(Optimizer):
                     b += g if dampening == 0 else (1 - dampening) * g
                 g = g + momentum * buf._data if nesterov else buf._data
             _apply(p, -lr * g)
+
+
+def _fused_sgd(state, p, g, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """The momentum step above in one numba pass (kernels/optim.py), in place.
+    Returns False, leaving the work to the numpy path, when the parameter's array
+    cannot be updated through a flat view (not contiguous, read-only) or the
+    gradient's dtype differs."""
+    data = p._data
+    if not (data.flags.c_contiguous and data.flags.writeable and g.dtype == data.dtype
+            and g.shape == data.shape):
+        return False
+    buf = state.get("momentum_buffer")
+    first = buf is None
+    if not first and not (buf._data.flags.c_contiguous and buf._data.flags.writeable
+                          and buf._data.dtype == data.dtype and buf._data.shape == data.shape):
+        return False
+    if first:
+        buf = state["momentum_buffer"] = Tensor._wrap(np.empty_like(data))
+    flat, b = data.reshape(-1), buf._data.reshape(-1)
+    KO.sgd_momentum(flat, np.ascontiguousarray(g).reshape(-1), b, float(lr), float(momentum),
+                    float(dampening), float(weight_decay), float(nesterov), -1.0 if maximize else 1.0,
+                    float(first))
+    return True
 
 
 def _apply(p, delta):
