@@ -21,6 +21,13 @@ Usage:
     python benchmarks/bench_training.py --json results.json  # also write the numbers
 Target: both MLPs within 1.5x of their floor.
 
+When PyTorch is importable (never a dependency; e.g. `pip install torch==2.13.0`
+in a scratch virtualenv), the same step in PyTorch is timed as a peer: how far a
+C++ engine gets above the same floor on this machine. NOTE: it runs alone in a
+child process, after ours: its OpenMP threads spin, and alternating with
+numpy's OpenBLAS calls (ours, or the floor's) in one process slowed both 2-3x.
+`--no-torch` skips it.
+
 NOTE (threads): numba's default threading layer on Linux is GNU OpenMP, whose
 idle threads spin; OpenBLAS's threads spin too. On a machine with few cores the
 two pools then fight over the cores each time a large elementwise kernel (the
@@ -34,6 +41,7 @@ import io
 import json
 import os
 import pstats
+import subprocess
 import sys
 import time
 
@@ -131,24 +139,71 @@ def make_step(model, input_shape, phases=None):
     return step
 
 
-def time_interleaved(step, floor, steps, repeats):
-    """Median and minimum time per step of `step` and of `floor`, over `repeats` runs
-    of `steps` calls each; the two alternate, so both see the same machine load."""
-    for _ in range(3):  # warm up (numba compiles or loads its cache on first use)
-        step()
-    step_times, floor_times = [], []
+def torch_step(name):
+    """The same training step in PyTorch (float32, the same layer sizes), or None
+    when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    tnn = torch.nn
+    torch.manual_seed(0)
+    if name == "ioffe-mlp":
+        layers = []
+        for fan_in, fan_out in [(784, 100), (100, 100), (100, 100)]:
+            layers += [tnn.Linear(fan_in, fan_out), tnn.Sigmoid()]
+        model, shape = tnn.Sequential(*layers, tnn.Linear(100, 10)), (60, 784)
+    elif name == "wide-mlp":
+        model, shape = tnn.Sequential(tnn.Linear(784, 1024), tnn.ReLU(), tnn.Linear(1024, 1024), tnn.ReLU(),
+                                      tnn.Linear(1024, 10)), (256, 784)
+    else:
+        model, shape = tnn.Sequential(tnn.Conv2d(1, 32, 3, padding=1), tnn.ReLU(), tnn.Conv2d(32, 32, 3, padding=1),
+                                      tnn.ReLU(), tnn.MaxPool2d(2), tnn.Flatten(),
+                                      tnn.Linear(32 * 14 * 14, 10)), (128, 1, 28, 28)
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(rng.standard_normal(shape, dtype=np.float32))
+    y = torch.from_numpy(rng.integers(0, 10, shape[0]))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def step():
+        opt.zero_grad()
+        loss = tnn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def torch_peer(name, steps, repeats):
+    """PyTorch's step in seconds, the median from a child process; None without torch."""
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", name,
+                          "--steps", str(steps), "--repeats", str(repeats)], capture_output=True, text=True)
+    if out.returncode != 0 or not out.stdout.strip():
+        return None
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def torch_worker(name, steps, repeats):
+    """Child process of torch_peer: print the median step time as JSON."""
+    step = torch_step(name)
+    if step is None:
+        sys.exit(1)
+    print(json.dumps(time_interleaved([step], steps, repeats)[0][0]))
+
+
+def time_interleaved(fns, steps, repeats):
+    """Median and minimum time per call of each function, over `repeats` runs of
+    `steps` calls each; the functions take turns, so all see the same machine load."""
+    for fn in fns:
+        for _ in range(3):  # warm up (numba compiles or loads its cache on first use)
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            step()
-        t1 = time.perf_counter()
-        for _ in range(steps):
-            floor()
-        t2 = time.perf_counter()
-        step_times.append((t1 - t0) / steps)
-        floor_times.append((t2 - t1) / steps)
-    return (float(np.median(step_times)), float(np.min(step_times)),
-            float(np.median(floor_times)), float(np.min(floor_times)))
+        for fn, ts in zip(fns, times):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            ts.append((time.perf_counter() - t0) / steps)
+    return [(float(np.median(ts)), float(np.min(ts))) for ts in times]
 
 
 def profile(name, steps=50):
@@ -233,7 +288,12 @@ def main(argv=None):
     parser.add_argument("--profile", choices=sorted(MODELS), help="print a cProfile of this model instead")
     parser.add_argument("--ops", choices=sorted(MODELS), help="print the time inside each op of this model")
     parser.add_argument("--json", help="also write the results to this JSON file")
+    parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch even when installed")
+    parser.add_argument("--torch-worker", choices=sorted(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.torch_worker:
+        torch_worker(args.torch_worker, args.steps, args.repeats)
+        return None
     if args.profile:
         profile(args.profile)
         return None
@@ -246,22 +306,28 @@ def main(argv=None):
                                                              "NUMBA_NUM_THREADS")}
     print(f"numpy {np.__version__}, {os.cpu_count()} cpus, " + ", ".join(f"{k}={v}" for k, v in threads.items()))
     print(f"{'model':<11} {'step (ms)':>10} {'BLAS floor (ms)':>16} {'ratio':>7}   "
-          f"{'fwd+loss':>8} {'backward':>8} {'opt step':>8}   {'min/min':>7}  (medians in ms; min/min: "
-          f"ratio of the fastest runs)")
+          f"{'fwd+loss':>8} {'backward':>8} {'opt step':>8}   {'min/min':>7}   {'PyTorch':>8} {'ratio':>6}"
+          f"  (medians in ms; min/min: ratio of the fastest runs; PyTorch: its step, alone in a child\n"
+          f"{'':<11} process, and its ratio to the same floor)")
     results = {}
     for name in args.models:
         tn.manual_seed(0)
         model, shape = MODELS[name]()
         phases = {"forward": [], "backward": [], "optimizer": []}
-        step_time, step_min, floor, floor_min = time_interleaved(
-            make_step(model, shape, phases), BlasFloor(matmul_shapes(model, shape), rng), args.steps, args.repeats)
+        (step_time, step_min), (floor, floor_min) = time_interleaved(
+            [make_step(model, shape, phases), BlasFloor(matmul_shapes(model, shape), rng)], args.steps, args.repeats)
+        peer = None if args.no_torch else torch_peer(name, args.steps, args.repeats)
         split = {k: float(np.median(v)) * 1e3 for k, v in phases.items()}
         results[name] = {"step_ms": step_time * 1e3, "blas_floor_ms": floor * 1e3, "ratio": step_time / floor,
                          "step_min_ms": step_min * 1e3, "blas_floor_min_ms": floor_min * 1e3,
                          "batch_shape": list(shape), **{f"{k}_ms": v for k, v in split.items()}}
+        torch_cols = ""
+        if peer:
+            results[name].update(torch_step_ms=peer * 1e3, torch_ratio=peer / floor)
+            torch_cols = f"   {peer * 1e3:>8.3f} {peer / floor:>5.2f}x"
         print(f"{name:<11} {step_time * 1e3:>10.3f} {floor * 1e3:>16.3f} {step_time / floor:>7.2f}x   "
               f"{split['forward']:>8.3f} {split['backward']:>8.3f} {split['optimizer']:>8.3f}   "
-              f"{step_min / floor_min:>6.2f}x", flush=True)
+              f"{step_min / floor_min:>6.2f}x" + torch_cols, flush=True)
     if args.json:
         tmp = args.json + ".tmp"
         with open(tmp, "w") as fh:

@@ -7,7 +7,6 @@ The kernel below does the same float operations in the same order, in the
 parameter's precision (no contraction into FMA), so its results are bitwise
 those of the numpy formula (tests/test_optim.py checks it).
 """
-import numpy as np
 
 from .jit import kernel, prange
 
