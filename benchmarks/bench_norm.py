@@ -21,6 +21,10 @@ copy ran first and selected OpenMP, whose launches are ~50x cheaper than
 workqueue's (≈ 2 µs vs ≈ 95 µs on this machine): the printed figures were not
 the library's. `NUMBA_THREADING_LAYER=omp` measures under OpenMP explicitly.
 
+When PyTorch is importable (never a dependency), the same layers in PyTorch are
+timed as a peer, alone in a child process (its OpenMP threads would disturb our
+kernels), and printed with their ratio to the same floor.
+
 NOTE: "32×32×64×64" is read as NCHW with N=32, C=32, H=W=64, the way PyTorch
 prints a tensor's shape; GroupNorm uses 32 groups on the same shape.
 """
@@ -95,13 +99,50 @@ CASES = [
 ]
 
 
+TORCH_CASES = {"BatchNorm1d": "torch.nn.BatchNorm1d(1024)", "BatchNorm2d": "torch.nn.BatchNorm2d(32)",
+               "LayerNorm": "torch.nn.LayerNorm(1024)", "GroupNorm(32)": "torch.nn.GroupNorm(32, 32)"}
+
+
+def torch_worker(repeats):
+    """Child process: print {layer: median seconds of fwd+bwd in PyTorch} as JSON."""
+    import torch
+    out = {}
+    for name, _, shape in CASES:
+        layer = eval(TORCH_CASES[name], {"torch": torch})
+        rng = np.random.default_rng(1)
+        x = torch.from_numpy(rng.standard_normal(shape).astype(np.float32) * 2 + 1).requires_grad_()
+        g = torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
+
+        def step():
+            x.grad = None
+            for p in layer.parameters():
+                p.grad = None
+            layer(x).backward(g)
+        out[name] = _median_times([step], repeats)[0]
+    print(json.dumps(out))
+
+
+def torch_peer(repeats):
+    """{layer: PyTorch's fwd+bwd seconds}, or {} when torch is not installed."""
+    import subprocess
+    import sys
+    run = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", "--repeats", str(repeats)],
+                         capture_output=True, text=True)
+    return json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 and run.stdout.strip() else {}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch even when installed")
+    parser.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--threads", type=int, default=None,
                         help="numba threads for the layers and the copy kernel (default: all)")
     args = parser.parse_args()
+    if args.torch_worker:
+        torch_worker(args.repeats)
+        return
     _choose_threading_layer(numba)   # the library's layer, before the copy kernel's first launch
     if args.threads:
         numba.set_num_threads(args.threads)
@@ -110,14 +151,20 @@ def main():
           f"threading layer {numba.config.THREADING_LAYER}, parallel twins from {PARALLEL_MIN} elements"
           + ("  (busy machine: timings of the parallel kernels are unreliable)" if load > 0.5 else ""))
     results = []
-    print(f"{'layer':15s} {'shape':18s} {'fwd+bwd':>10s} {'floor':>10s} {'ratio':>6s}  copy bandwidth")
-    for name, make, shape in CASES:
-        t, floor, bandwidth = _measure(make(), shape, args.repeats)
+    measured = [(name, shape, *_measure(make(), shape, args.repeats)) for name, make, shape in CASES]
+    peer = {} if args.no_torch else torch_peer(args.repeats)
+    print(f"{'layer':15s} {'shape':18s} {'fwd+bwd':>10s} {'floor':>10s} {'ratio':>6s}  copy bandwidth"
+          + ("   PyTorch  ratio" if peer else ""))
+    for name, shape, t, floor, bandwidth in measured:
         ratio = t / floor
         results.append(dict(layer=name, shape=list(shape), seconds=t, floor_seconds=floor,
                             ratio=ratio, copy_bandwidth_GBps=bandwidth / 1e9))
+        torch_cols = ""
+        if name in peer:
+            results[-1].update(torch_seconds=peer[name], torch_ratio=peer[name] / floor)
+            torch_cols = f"  {peer[name] * 1e3:8.3f}ms {peer[name] / floor:5.2f}"
         print(f"{name:15s} {str(shape):18s} {t * 1e3:8.3f}ms {floor * 1e3:8.3f}ms {ratio:6.2f}  "
-              f"{bandwidth / 1e9:.1f} GB/s")
+              f"{bandwidth / 1e9:5.1f} GB/s" + torch_cols)
     if args.json:  # atomic: a temporary file in the same directory, then rename
         tmp = f"{args.json}.tmp{os.getpid()}"
         with open(tmp, "w") as f:
