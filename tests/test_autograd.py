@@ -215,6 +215,61 @@ def test_shared_gradient_arrays_are_not_aliased():
     assert b.grad.numpy().tolist() == [1, 1, 1]
 
 
+class _ViewsOfOneArray(Function):
+    """Test op: y = a + b, whose backward hands both inputs a view of ONE new array
+    (two view objects over the same memory)."""
+
+    def forward(self, a, b):
+        return a + b
+
+    def backward(self, g):
+        fresh = g * 1
+        return fresh[:], fresh.reshape(fresh.shape)
+
+
+class _ReshapedFresh(Function):
+    """Test op: y = 2x, backward returns a reshape (a view) of a fresh array,
+    optionally keeping the fresh array in `kept`."""
+    kept = []
+
+    def forward(self, x, keep=False):
+        self.keep, self.shape = keep, x.shape
+        return 2 * x
+
+    def backward(self, g):
+        fresh = (2 * g).reshape(-1)
+        if self.keep:
+            _ReshapedFresh.kept.append(fresh)
+        return fresh.reshape(self.shape)
+
+
+def test_gradient_views_of_shared_memory_are_copied_and_sole_views_are_not():
+    """A returned view becomes `.grad` without a copy only when nothing else holds its
+    memory (tensor.py `_fresh`); otherwise `.grad` must be an independent array."""
+    a, b = tn.ones(3, requires_grad=True), tn.ones(3, requires_grad=True)
+    _ViewsOfOneArray.apply(a, b).backward(np.ones(3, np.float32))
+    assert not np.shares_memory(a.grad.numpy(), b.grad.numpy())
+    a.grad.mul_(10)
+    assert b.grad.numpy().tolist() == [1, 1, 1]
+
+    x = tn.ones(2, 3, requires_grad=True)
+    _ReshapedFresh.apply(x, keep=True).backward(np.ones((2, 3), np.float32))
+    kept = _ReshapedFresh.kept.pop()
+    assert not np.shares_memory(x.grad.numpy(), kept)   # the Function kept the memory: copied
+    x.grad.mul_(10)
+    assert kept.tolist() == [2.0] * 6
+
+    y = tn.ones(2, 3, requires_grad=True)
+    _ReshapedFresh.apply(y).backward(np.ones((2, 3), np.float32))
+    assert y.grad.numpy().base is not None               # the sole view: used as it is
+    assert y.grad.numpy().tolist() == [[2.0] * 3] * 2
+
+    z, g = tn.ones(4, 3, requires_grad=True), np.ones(4, np.float32)
+    z.sum(1).backward(g)                                 # sum's backward: a reshaped new array
+    z.grad.mul_(3)
+    assert g.tolist() == [1.0] * 4 and z.grad.numpy().tolist() == [[3.0] * 3] * 4
+
+
 def test_backward_with_gradient_and_errors():
     x = tn.tensor([1.0, 2.0, 3.0], requires_grad=True)
     (x * 2).backward(tn.tensor([1.0, 0.0, -1.0]))

@@ -15,6 +15,8 @@ needs. A Tensor made by an op points to its Function through `_ctx`; leaves
 to the leaves, and then *releases* it: every Function drops its parents and
 saved arrays, so activations are freed as soon as the caller drops the output.
 """
+import sys
+
 import numpy as np
 
 # ---------------------------------------------------------------------- grad mode
@@ -846,6 +848,19 @@ def _accumulate(t, grad, owned):
         t.grad = Tensor._wrap((t.grad._data + grad).astype(t.dtype, copy=False))
 
 
+def _fresh(a):
+    """Whether no one but the backward walk holds `a`'s memory: an array that owns
+    it, or a view (a reshape of a new array, say) whose base is referenced by
+    that view alone.
+    NOTE: sys.getrefcount counts its own argument, so 2 means "only `a`" (no
+    local name may hold the base here); a base also held by the Function (a
+    saved output) or by a second returned view counts more, and the gradient
+    is then copied before it becomes a `.grad`."""
+    if a.base is None:
+        return True
+    return type(a.base) is np.ndarray and a.base.base is None and sys.getrefcount(a.base) == 2
+
+
 def _backward(roots, root_grads, retain_graph, capture=None):
     """Propagate `root_grads` from `roots` to every tensor behind them.
 
@@ -892,9 +907,8 @@ def _backward(roots, root_grads, retain_graph, capture=None):
             if key in grads:
                 grads[key], owned[key] = grads[key] + pg, True
             else:
-                # a fresh array made by this backward, not a view of anything
                 grads[key] = pg
-                owned[key] = pg is not g and pg.base is None and sum(q is pg for q in parent_grads) == 1
+                owned[key] = pg is not g and _fresh(pg) and sum(q is pg for q in parent_grads) == 1
         if not retain_graph:
             ctx.release()
 
