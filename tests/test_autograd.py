@@ -396,3 +396,23 @@ def test_graph_is_released_and_memory_does_not_grow():
     # after backward the graph holds no arrays: only the loss tensor's own
     last_ctx = loss.grad_fn
     assert last_ctx.parents is None and not [k for k in vars(last_ctx) if k != "parents"]
+
+
+@pytest.mark.parametrize("which", ["max", "min"])
+def test_max_min_propagate_nan_like_pytorch(which):
+    """torch.tensor([1., nan, 3.]).max() is nan; max(dim) returns nan and its index;
+    the reduction over several dims is nan exactly where a reduced slice holds one."""
+    x = tn.tensor([[1.0, np.nan, 3.0], [4.0, 5.0, -6.0]], requires_grad=True)
+    assert np.isnan(getattr(x, which)().item())
+    values, indices = getattr(x, which)(dim=1)
+    assert np.isnan(values.numpy()[0]) and indices.numpy()[0] == 1
+    assert values.numpy()[1] == (5.0 if which == "max" else -6.0) and indices.numpy()[1] == (1 if which == "max" else 2)
+    y = tn.tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
+    y._data[1, 2, 3] = np.nan
+    reduced = (y.amax if which == "max" else y.amin)(dim=(0, 2)).numpy()
+    assert np.isnan(reduced[2]) and reduced[:2].tolist() == ([15.0, 19.0] if which == "max" else [0.0, 4.0])
+    getattr(x, which)().backward()  # the gradient goes to the nan entries, as in PyTorch
+    assert x.grad.numpy().tolist() == [[0.0, 1.0, 0.0], [0.0, 0.0, 0.0]]
+    z = tn.tensor([[np.nan, np.nan, 3.0]], requires_grad=True)
+    getattr(z, which)().backward()
+    assert z.grad.numpy().tolist() == [[0.5, 0.5, 0.0]]

@@ -126,30 +126,44 @@ def var_backward_arb(g, x, mean, out, scale):
 
 
 def _ref_max_backward(g, x, m):
-    tie = x == m[:, None, :]
+    mm = m[:, None, :]
+    tie = (x == mm) | (np.isnan(x) & np.isnan(mm))
     return (tie * (g / tie.sum(axis=1))[:, None, :]).astype(x.dtype)
 
 
 def _g_x3_ties(rng, dtype):
     g, x = _g_x3(rng, dtype)
     x = np.round(x)  # rounding makes ties common
+    x[0, 2, 1] = x[1, 0, 2] = x[1, 3, 2] = np.nan  # nan maxima: one, and a tie of two
     return g, x, x.max(axis=1)
 
 
 @kernel(_ref_max_backward, n_in=3, example=_g_x3_ties)
 def extremum_backward_arb(g, x, m, out):
     """Backward of a full/multi-axis max or min: the gradient is shared evenly
-    among the entries equal to the extremum (PyTorch's amax/amin rule)."""
+    among the entries equal to the extremum, and among the nan entries when
+    the extremum is nan (PyTorch's rule for max(); its amax(dim) backward gives
+    the whole slice nan there instead)."""
     A, R, B = x.shape
     for a in prange(A):
         for b in range(B):
+            mv = m[a, b]
+            if mv != mv:  # nan: the nan entries share the gradient
+                n = 0
+                for r in range(R):
+                    if x[a, r, b] != x[a, r, b]:
+                        n += 1
+                share = g[a, b] / n
+                for r in range(R):
+                    out[a, r, b] = share if x[a, r, b] != x[a, r, b] else 0.0
+                continue
             n = 0
             for r in range(R):
-                if x[a, r, b] == m[a, b]:
+                if x[a, r, b] == mv:
                     n += 1
             share = g[a, b] / n if n > 0 else 0.0
             for r in range(R):
-                out[a, r, b] = share if x[a, r, b] == m[a, b] else 0.0
+                out[a, r, b] = share if x[a, r, b] == mv else 0.0
 
 
 def _ref_scatter(g, x, idx):
