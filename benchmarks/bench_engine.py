@@ -5,7 +5,9 @@
 Every figure is the median of repeated runs. Throughput is the memory traffic
 the work needs at minimum (each input read once, each output written once)
 divided by the time; numpy does the same work in the same run, so the ratio
-column is what to quote (>1 means tinygrad_norm is faster).
+column is what to quote (>1 means tinygrad_norm is faster). When PyTorch is
+importable (never a dependency) its throughput on the same work is printed too,
+measured alone in a child process.
 """
 import argparse
 import os
@@ -79,7 +81,8 @@ def throughput(size, repeat):
             x.grad = b.grad = x2.grad = None
             ours()
         t_ours, t_np = median_time(step, repeat), median_time(theirs, repeat)
-        rows.append((name, traffic * nbytes / t_ours / 1e9, traffic * nbytes / t_np / 1e9, t_np / t_ours))
+        rows.append((name, traffic * nbytes / t_ours / 1e9, traffic * nbytes / t_np / 1e9, t_np / t_ours,
+                     traffic * nbytes))
 
     def sigmoid_ours():
         x.sigmoid().backward(g)
@@ -116,8 +119,12 @@ def throughput(size, repeat):
         (x + b).backward(g)
 
     def add_np():
-        return x_np + b_np
-    case("add fwd+bwd", add_ours, add_np, 3)  # backward passes g through: no work
+        return x_np + b_np, g_np.copy(), g_np.copy()
+    # NOTE: backward hands g to both inputs; each `.grad` must be an array of its own
+    # (a.grad.mul_(2) must not change b.grad or the caller's g), so both engines copy
+    # it twice (PyTorch's AccumulateGrad clones it too). Until 2026-11-23 the numpy side
+    # did only the forward, which is not the same work.
+    case("add fwd+bwd", add_ours, add_np, 7)  # read a, b, write y; read g, write da; read g, write db
 
     g_row = tn.from_numpy(g_np[:rows_].copy())
     g_col = tn.from_numpy(g_np[:cols].copy())
@@ -158,6 +165,49 @@ def throughput(size, repeat):
     return rows
 
 
+TORCH_CASES = {  # the same work in PyTorch, for the optional peer column
+    "sigmoid fwd+bwd": lambda x, b, g, x2, gr, gc: x.sigmoid().backward(g),
+    "tanh fwd+bwd": lambda x, b, g, x2, gr, gc: x.tanh().backward(g),
+    "relu fwd+bwd": lambda x, b, g, x2, gr, gc: x.relu().backward(g),
+    "mul fwd+bwd": lambda x, b, g, x2, gr, gc: (x * b).backward(g),
+    "add fwd+bwd": lambda x, b, g, x2, gr, gc: (x + b).backward(g),
+    "sum(dim=-1) fwd+bwd": lambda x, b, g, x2, gr, gc: x2.sum(1).backward(gr),
+    "mean(dim=0) fwd+bwd": lambda x, b, g, x2, gr, gc: x2.mean(0).backward(gc),
+    "var(dim=0) fwd+bwd": lambda x, b, g, x2, gr, gc: x2.var(0).backward(gc),
+    "max() fwd+bwd": lambda x, b, g, x2, gr, gc: x.max().backward(),
+}
+
+
+def torch_worker(size, repeat):
+    """Child process: print {case: median seconds} of TORCH_CASES as JSON."""
+    import json
+
+    import torch
+    rng = np.random.default_rng(0)
+    x, b, g = (torch.from_numpy(rng.standard_normal(size).astype(np.float32)) for _ in range(3))
+    x.requires_grad_()
+    b.requires_grad_()
+    rows, cols = 4096, size // 4096
+    x2 = x.detach()[: rows * cols].reshape(rows, cols).clone().requires_grad_()
+    gr, gc = g[:rows].clone(), g[:cols].clone()
+    out = {}
+    for name, work in TORCH_CASES.items():
+        def step():
+            x.grad = b.grad = x2.grad = None
+            work(x, b, g, x2, gr, gc)
+        out[name] = median_time(step, repeat)
+    print(json.dumps(out))
+
+
+def torch_peer(size, repeat):
+    """{case: PyTorch seconds} from a child process (alone: its OpenMP threads spin),
+    or {} without torch."""
+    import json
+    run = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", "--size", str(size),
+                          "--repeat", str(repeat)], capture_output=True, text=True)
+    return json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 and run.stdout.strip() else {}
+
+
 def cold_start(repeat):
     """Fresh interpreter: `import tinygrad_norm`, and import + first training step
     (numba's cache is warm: the step ran once before)."""
@@ -180,7 +230,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--size", type=int, default=1 << 22, help="elements of the large arrays (float32)")
+    ap.add_argument("--no-torch", action="store_true", help="do not time PyTorch even when installed")
+    ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.torch_worker:
+        torch_worker(args.size, args.repeat)
+        return
     print(f"numpy {np.__version__}, {os.cpu_count()} cores, medians of {args.repeat} runs\n")
 
     fb, f, npf = per_op_overhead(args.repeat)
@@ -189,9 +244,12 @@ def main():
     print(f"  forward only         {f:8.2f} µs / op   (numpy's own `a * 1.0`: {npf:.2f} µs)\n")
 
     print(f"throughput on {args.size:,} float32 elements ({args.size * 4 / 1e6:.0f} MB per array)")
-    print(f"  {'work':<22}{'tinygrad_norm':>15}{'numpy':>12}{'ratio':>9}")
-    for name, ours, theirs, ratio in throughput(args.size, args.repeat):
-        print(f"  {name:<22}{ours:>11.1f} GB/s{theirs:>7.1f} GB/s{ratio:>8.2f}x")
+    rows = throughput(args.size, args.repeat)
+    peer = {} if args.no_torch else torch_peer(args.size, args.repeat)
+    print(f"  {'work':<22}{'tinygrad_norm':>15}{'numpy':>12}{'ratio':>9}" + (f"{'PyTorch':>14}" if peer else ""))
+    for name, ours, theirs, ratio, traffic in rows:
+        torch_col = f"{traffic / peer[name] / 1e9:>9.1f} GB/s" if name in peer else ""
+        print(f"  {name:<22}{ours:>11.1f} GB/s{theirs:>7.1f} GB/s{ratio:>8.2f}x" + torch_col)
 
     base, imp, numba_imp, step = cold_start(max(5, args.repeat // 3))
     print("\ncold start (fresh process, warm numba cache)")

@@ -102,16 +102,25 @@ def spread_arb(g, like, out, scale):
     """Backward of sum (scale 1) and mean (scale 1/R): out[a, r, b] = scale·g[a, b].
     `like` only provides the (A, R, B) shape."""
     A, R, B = out.shape
+    T = out.dtype.type
     if B == 1:  # trailing axes reduced: a contiguous run of R per row
         for a in prange(A):
-            v = g[a, 0] * scale
+            v = T(g[a, 0] * scale)
             for r in range(R):
                 out[a, r, 0] = v
         return
-    for a in prange(A):
-        for r in range(R):
-            for b in range(B):
-                out[a, r, b] = g[a, b] * scale
+    # NOTE: the scaled rows first, in the output's precision, then plain row copies
+    # over all A·R rows: the copy loop vectorises (no float64 product and conversion
+    # per element) and the parallel twin has work even when A == 1 (mean over dim 0).
+    rows = np.empty((A, B), out.dtype)
+    for a in range(A):
+        for b in range(B):
+            rows[a, b] = T(g[a, b] * scale)
+    for ar in prange(A * R):
+        src = rows[ar // R]
+        dst = out[ar // R, ar % R]
+        for b in range(B):
+            dst[b] = src[b]
 
 
 @kernel(lambda g, x, m, s: (g[:, None, :] * s * (x - m[:, None, :])).astype(x.dtype),
