@@ -33,6 +33,21 @@ def median_time(fn, repeat, warmup=2):
     return statistics.median(times)
 
 
+def median_times_interleaved(fns, repeat, warmup=2):
+    """Median time of each function, calls alternating (a, b, a, b, ...) so that
+    all of them see the same machine load (the machines are shared and noisy)."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, ts in zip(fns, times):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
+
+
 def per_op_overhead(repeat):
     """Forward + backward of one tiny op, from a chain of 200 muls on 4 elements."""
     x = tn.ones(4, requires_grad=True)
@@ -80,7 +95,7 @@ def throughput(size, repeat):
         def step():  # as in training: gradients are zeroed before each backward
             x.grad = b.grad = x2.grad = None
             ours()
-        t_ours, t_np = median_time(step, repeat), median_time(theirs, repeat)
+        t_ours, t_np = median_times_interleaved([step, theirs], repeat)
         rows.append((name, traffic * nbytes / t_ours / 1e9, traffic * nbytes / t_np / 1e9, t_np / t_ours,
                      traffic * nbytes))
 
