@@ -416,28 +416,52 @@ def _row_forward(seg, out, w, bb, m, eps, center, scale, batch_stats, r_max, d_m
 
 
 @helper
-def _row_backward(gseg, xseg, dxseg, w, dw, db, mu, rs, rm, dm, with_mean, with_var, need_dx):
-    """One row: dγ, dβ partials (dw, db += ...) and dx (see the module docstring)."""
+def _row_backward(gseg, xseg, dxseg, w, tdw, tdb, mu, rs, rm, dm, with_mean, with_var, need_dx):
+    """One row: dγ, dβ added to the working-precision partials tdw, tdb, and dx
+    (see the module docstring). Everything runs in the input's precision T:
+    x − μ as (x − hi) − lo, sums of FLUSH elements added into float64."""
     K = xseg.shape[0]
-    h = 0.0    # Σ g·γ
-    hx = 0.0   # Σ g·γ·x̂_B
+    T = xseg.dtype.type
+    hi, lo = _split(mu, T)
+    # dγ += g·(r·x̂ + d) with x̂ = (x − hi)·rs − lo·rs
+    c1, c0 = T(rm * rs), T(dm - rm * rs * lo)
+    h = 0.0     # Σ g·γ
+    hxc = 0.0   # Σ g·γ·(x − hi)
+    for k0 in range(0, K, FLUSH):
+        gs, xs, ws = gseg[k0:k0 + FLUSH], xseg[k0:k0 + FLUSH], w[k0:k0 + FLUSH]
+        th = T(0.0)
+        thx = T(0.0)
+        for k in range(gs.shape[0]):
+            gw = gs[k] * ws[k]
+            th += gw
+            thx += gw * (xs[k] - hi)
+        h += th
+        hxc += thx
+    # NOTE: two loops, not one: with both updates in one loop it does not vectorise (2.4x slower)
     for k in range(K):
-        gv = gseg[k]
-        xb = (xseg[k] - mu) * rs
-        h += gv * w[k]
-        hx += gv * w[k] * xb
-        db[k] += gv
-        dw[k] += gv * (rm * xb + dm)
+        tdb[k] += gseg[k]
+    for k in range(K):
+        tdw[k] += gseg[k] * ((xseg[k] - hi) * c1 + c0)
     if need_dx:
         # dx = f·γ·g − km·(x − hi) − (bm − km·lo), in the input's precision
-        T = dxseg.dtype.type
-        hi, lo = _split(mu, T)
+        hx = (hxc - lo * h) * rs   # Σ g·γ·x̂_B
         f = rm * rs
         bm = f * h / K if with_mean else 0.0
         km = f * rs * hx / K if with_var else 0.0
         fT, kT, bT = T(f), T(km), T(bm - km * lo)
         for k in range(K):
             dxseg[k] = fT * w[k] * gseg[k] - kT * (xseg[k] - hi) - bT
+
+
+@helper
+def _flush(tdw, tdb, dw, db):
+    """dw += tdw, db += tdb (float64 totals of working-precision partials), then zero the partials."""
+    for grp in range(tdw.shape[0]):
+        for k in range(tdw.shape[1]):
+            dw[grp, k] += tdw[grp, k]
+            db[grp, k] += tdb[grp, k]
+            tdw[grp, k] = 0.0
+            tdb[grp, k] = 0.0
 
 
 @helper
@@ -609,16 +633,24 @@ def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbi
     beta = np.empty(runs_max)
     kappa = np.empty(runs_max)
     pos = np.empty((3, runs_max * S if S < RUN_MIN else 0))   # short runs: per-position scratch
+    # rows: dγ, dβ partials in the input's precision, added into float64 every FLUSH_ROWS rows
+    rows = N == 1 and S == 1
+    tdw = np.zeros((G, K if rows else 0), x.dtype)
+    tdb = np.zeros((G, K if rows else 0), x.dtype)
+    rows_done = 0
     lo, hi, unit = _units(c, n_blocks, n_chunk, N)
     for u0 in range(lo, hi, unit):
         u1 = min(hi, u0 + unit)
         m_lo, m_hi = u0 * per_block, min(M, u1 * per_block)
-        if N == 1 and S == 1:  # rows: LayerNorm, RMSNorm
+        if rows:  # LayerNorm, RMSNorm
             for m in range(m_lo, m_hi):
                 span = slice(m * K, (m + 1) * K)
                 _row_backward(g[0, span], x[0, span], dx[0, span] if need_dx != 0.0 else dx[0, :0],
-                              weight[m % G], dweight[c, m % G], dbias[c, m % G], mean[m],
+                              weight[m % G], tdw[m % G], tdb[m % G], mean[m],
                               rstd[m], r[m], d[m], with_mean, with_var, need_dx != 0.0)
+                rows_done += 1
+                if rows_done % FLUSH_ROWS == 0:
+                    _flush(tdw, tdb, dweight[c], dbias[c])
             continue
         _per_run(mean, m_lo, m_hi, K, mu)
         _per_run(rstd, m_lo, m_hi, K, rs)
@@ -648,6 +680,8 @@ def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbi
         # pass 2: dx
         if need_dx != 0.0:
             _grad_affine(g, x, dx, m_lo * L, (m_hi - m_lo) * K, S, mu, alpha, beta, kappa)
+    if rows:
+        _flush(tdw, tdb, dweight[c], dbias[c])
 
 
 @kernel(_ref_backward, n_in=7, n_out=3, scalars=(1.0, 1.0, 1.0, 1.0),
