@@ -233,7 +233,7 @@ def _broadcast_shape(a, b, opname):
 class _Binary(Function):
     def save_shapes(self, a, b):
         self.a_shape, self.b_shape = a.shape, b.shape
-        if a.shape != b.shape:
+        if a.shape != b.shape and not (b.size == 1 and b.ndim <= a.ndim):
             _broadcast_shape(a, b, self.name)  # raises naming both shapes
 
 
