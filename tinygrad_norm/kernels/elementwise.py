@@ -386,13 +386,15 @@ def map_elementwise(kern, inputs, n_out=1, scalars=(), dtype=None):
     for x in inputs:
         if x.dtype != dtype:
             x = x.astype(dtype)
-        if x.shape == shape and x.flags.c_contiguous:
-            flat.append(x.reshape(-1))
+        if x.shape == shape:
+            flat.append(x.ravel())  # a view when contiguous, else a contiguous copy
         elif x.size == 1:
             # NOTE: a stride-0 view repeats the one value without copying it.
             flat.append(np.ndarray((size,), dtype, buffer=np.ascontiguousarray(x), strides=(0,)))
         else:
             flat.append(np.ascontiguousarray(np.broadcast_to(x, shape)).reshape(-1))
     outs = [np.empty(shape, dtype) for _ in range(n_out)]
-    kern(*flat, *(o.reshape(-1) for o in outs), *(float(s) for s in scalars))
+    # NOTE: the twin chosen here from the size we know (Kernel.__call__ would scan every argument)
+    twin = kern.parallel if size >= PARALLEL_MIN else kern.serial
+    twin(*flat, *[o.reshape(-1) for o in outs], *[float(s) for s in scalars])
     return outs[0] if n_out == 1 else tuple(outs)
