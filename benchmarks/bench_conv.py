@@ -12,23 +12,14 @@ layout copies and the autograd bookkeeping.
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import tinygrad_norm as tn  # noqa: E402
+from _timing import medians  # noqa: E402
 from tinygrad_norm import nn  # noqa: E402
-
-
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
 
 
 def main():
@@ -63,14 +54,8 @@ def main():
         np.matmul(wm.T, gm, out=out_dcols)        # input grad    Wᵀ @ g
         np.matmul(cols, gm.T, out=out_dw)         # weight grad   cols @ gᵀ
 
-    layer()  # compile / warm up
-    matmuls()
     # NOTE: interleaved, so that load from other processes hits both alike
-    t_layer, t_mm = [], []
-    for _ in range(args.repeats):
-        t_layer.append(median_time(layer, 1))
-        t_mm.append(median_time(matmuls, 1))
-    t_layer, t_mm = float(np.median(t_layer)), float(np.median(t_mm))
+    t_layer, t_mm = medians([layer, matmuls], args.repeats, warmup=1)
     flops = 3 * 2 * O * K * L
     print(f"Conv2d({C}, {O}, {k}, padding=1) on ({N}, {C}, {H}, {W}) {dtype}, "
           f"median of {args.repeats}:")

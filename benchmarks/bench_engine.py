@@ -20,32 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import tinygrad_norm as tn  # noqa: E402
-
-
-def median_time(fn, repeat, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def median_times_interleaved(fns, repeat, warmup=2):
-    """Median time of each function, calls alternating (a, b, a, b, ...) so that
-    all of them see the same machine load (the machines are shared and noisy)."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, ts in zip(fns, times):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-    return [statistics.median(ts) for ts in times]
+from _timing import medians  # noqa: E402
 
 
 def per_op_overhead(repeat):
@@ -73,8 +48,7 @@ def per_op_overhead(repeat):
         for _ in range(n):
             y = y * np.float32(1.0)
 
-    return (median_time(chain, repeat) / n * 1e6, median_time(forward_only, repeat) / n * 1e6,
-            median_time(numpy_chain, repeat) / n * 1e6)
+    return tuple(t / n * 1e6 for t in medians([chain, forward_only, numpy_chain], repeat))
 
 
 def throughput(size, repeat):
@@ -95,7 +69,7 @@ def throughput(size, repeat):
         def step():  # as in training: gradients are zeroed before each backward
             x.grad = b.grad = x2.grad = None
             ours()
-        t_ours, t_np = median_times_interleaved([step, theirs], repeat)
+        t_ours, t_np = medians([step, theirs], repeat)
         rows.append((name, traffic * nbytes / t_ours / 1e9, traffic * nbytes / t_np / 1e9, t_np / t_ours,
                      traffic * nbytes))
 
@@ -210,7 +184,7 @@ def torch_worker(size, repeat):
         def step():
             x.grad = b.grad = x2.grad = None
             work(x, b, g, x2, gr, gc)
-        out[name] = median_time(step, repeat)
+        out[name] = medians([step], repeat)[0]
     print(json.dumps(out))
 
 

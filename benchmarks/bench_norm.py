@@ -31,13 +31,13 @@ prints a tensor's shape; GroupNorm uses 32 groups on the same shape.
 import argparse
 import json
 import os
-import time
 
 import numba
 import numpy as np
 from numba import njit, prange
 
 import tinygrad_norm as tn
+from _timing import medians
 from tinygrad_norm.kernels.jit import PARALLEL_MIN, _choose_threading_layer
 from tinygrad_norm import nn
 
@@ -54,20 +54,6 @@ def _copy_serial(src, dst):
         dst[i] = src[i]
 
 
-def _median_times(fns, repeats):
-    """Median wall time of each function; the calls are interleaved (a, b, a, b,
-    ...) so that both medians see the same machine state."""
-    for fn in fns:
-        fn()  # warm-up (compilation, allocator)
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-    return [float(np.median(ts)) for ts in times]
-
-
 def _measure(layer, shape, repeats):
     """(layer fwd+bwd seconds, floor seconds, copy bandwidth in bytes/s)."""
     rng = np.random.default_rng(1)
@@ -82,8 +68,8 @@ def _measure(layer, shape, repeats):
 
     src = rng.standard_normal(shape).astype(np.float32).reshape(-1)
     dst = np.empty_like(src)
-    t_layer, t_parallel, t_serial = _median_times(
-        [step, lambda: _copy(src, dst), lambda: _copy_serial(src, dst)], repeats)
+    t_layer, t_parallel, t_serial = medians(
+        [step, lambda: _copy(src, dst), lambda: _copy_serial(src, dst)], repeats, warmup=1)
     # NOTE: the floor is the faster of the two copies: on arrays of a few MB a parallel
     # launch (≈ 95 µs with workqueue) can cost more than the copy itself
     bandwidth = 2 * src.nbytes / min(t_parallel, t_serial)  # a copy reads and writes the array once
@@ -118,7 +104,7 @@ def torch_worker(repeats):
             for p in layer.parameters():
                 p.grad = None
             layer(x).backward(g)
-        out[name] = _median_times([step], repeats)[0]
+        out[name] = medians([step], repeats, warmup=1)[0]
     print(json.dumps(out))
 
 

@@ -50,6 +50,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 import tinygrad_norm as tn  # noqa: E402
+from _timing import interleaved  # noqa: E402
 from tinygrad_norm import nn  # noqa: E402
 from tinygrad_norm.nn import functional as F  # noqa: E402
 
@@ -191,19 +192,9 @@ def torch_worker(name, steps, repeats):
 
 
 def time_interleaved(fns, steps, repeats):
-    """Median and minimum time per call of each function, over `repeats` runs of
+    """(median, minimum) seconds per call of each function, over `repeats` runs of
     `steps` calls each; the functions take turns, so all see the same machine load."""
-    for fn in fns:
-        for _ in range(3):  # warm up (numba compiles or loads its cache on first use)
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                fn()
-            ts.append((time.perf_counter() - t0) / steps)
-    return [(float(np.median(ts)), float(np.min(ts))) for ts in times]
+    return [(float(np.median(ts)), float(np.min(ts))) for ts in interleaved(fns, repeats, steps, warmup=3)]
 
 
 def profile(name, steps=50):

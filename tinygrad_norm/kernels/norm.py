@@ -44,8 +44,9 @@ Precision. Statistics are accumulated in float64 (float32 inputs too).
 Elementwise work runs in the input's precision T (16 float32 lanes per
 AVX-512 vector instead of 8 float64): μ is split as hi + lo with hi = T(μ),
 x − hi is exact or within one rounding, and lo is folded into a per-run
-constant, so float32 keeps the float64 centring. The backward's long-run sums
-add T-precision partials of FLUSH elements into float64.
+constant, so float32 keeps the float64 centring. The backward's sums add
+T-precision partials of FLUSH elements (or FLUSH_ROWS rows) into float64,
+dγ and dβ of rows (LayerNorm) included.
 
 Loops. Consecutive m are grouped into blocks so that a row segment
 x[n, block] has at least BLOCK contiguous elements (BatchNorm1d on (N, C)
