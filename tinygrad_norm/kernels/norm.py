@@ -101,7 +101,7 @@ def n_chunks(M, L):
 
 @device
 def _rsqrt(v):
-    # NOTE: numba raises ZeroDivisionError on 1/0 (Python semantics); give inf like numpy.
+    # NOTE: explicit, whatever numba's error model: 1/√0 = inf, 1/√(negative) = nan.
     if v > 0.0:
         return 1.0 / math.sqrt(v)
     return math.inf if v == 0.0 else math.nan
