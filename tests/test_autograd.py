@@ -264,6 +264,18 @@ def test_gradient_views_of_shared_memory_are_copied_and_sole_views_are_not():
     assert y.grad.numpy().base is not None               # the sole view: used as it is
     assert y.grad.numpy().tolist() == [[2.0] * 3] * 2
 
+    class _Broadcast(Function):   # backward returns a read-only stride-0 view of a new array
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, g):
+            return np.broadcast_to(g.sum(0, keepdims=True) * 0 + 1, g.shape)
+
+    v = tn.ones(3, 2, requires_grad=True)
+    _Broadcast.apply(v).backward(np.ones((3, 2), np.float32))
+    v.grad.mul_(5)                                       # a copy of its own: writeable, no shared elements
+    assert v.grad.numpy().tolist() == [[5.0, 5.0]] * 3
+
     z, g = tn.ones(4, 3, requires_grad=True), np.ones(4, np.float32)
     z.sum(1).backward(g)                                 # sum's backward: a reshaped new array
     z.grad.mul_(3)

@@ -855,10 +855,12 @@ def _fresh(a):
     NOTE: sys.getrefcount counts its own argument, so 2 means "only `a`" (no
     local name may hold the base here); a base also held by the Function (a
     saved output) or by a second returned view counts more, and the gradient
-    is then copied before it becomes a `.grad`."""
+    is then copied before it becomes a `.grad`. A read-only view (np.broadcast_to
+    makes them, with repeated elements) is always copied."""
     if a.base is None:
         return True
-    return type(a.base) is np.ndarray and a.base.base is None and sys.getrefcount(a.base) == 2
+    return (a.flags.writeable and type(a.base) is np.ndarray and a.base.base is None
+            and sys.getrefcount(a.base) == 2)
 
 
 def _backward(roots, root_grads, retain_graph, capture=None):
