@@ -189,6 +189,47 @@ def _moment(x, p0, n_runs, S, c, squared, out, pos):
 
 
 @helper
+def _shifted_moments(x, p0, n_runs, S, c, out, out2, pos):
+    """out[q] = Σ (x − c[q]) and out2[q] = Σ (x − c[q])² over run q of every row,
+    in float64, in ONE pass. With c a value of the statistic's own data, the
+    caller's var = mean(d²) − mean(d)² cancels only what |mean − c| adds (a few
+    σ: a few bits of float64), and a constant channel gives exactly 0."""
+    width = n_runs * S
+    if S >= RUN_MIN:
+        out[:n_runs] = 0.0
+        out2[:n_runs] = 0.0
+        for n in range(x.shape[0]):
+            row = x[n, p0:p0 + width]
+            for q in range(n_runs):
+                seg = row[q * S:(q + 1) * S]
+                cq = c[q]
+                t = 0.0
+                t2 = 0.0
+                for s in range(S):
+                    dev = seg[s] - cq
+                    t += dev
+                    t2 += dev * dev
+                out[q] += t
+                out2[q] += t2
+        return
+    cp = _per_position(c, n_runs, S, pos[0])
+    acc = out[:width] if S == 1 else pos[1, :width]
+    acc2 = out2[:width] if S == 1 else pos[2, :width]
+    acc[:] = 0.0
+    acc2[:] = 0.0
+    for n in range(x.shape[0]):
+        row = x[n, p0:p0 + width]
+        for j in range(width):
+            dev = row[j] - cp[j]
+            acc[j] += dev
+            acc2[j] += dev * dev
+    if S > 1:
+        for q in range(n_runs):
+            out[q] = acc[q * S:(q + 1) * S].sum()
+            out2[q] = acc2[q * S:(q + 1) * S].sum()
+
+
+@helper
 def _affine(x, y, p0, n_runs, S, mu, a, b):
     """y = (x − mu)·a + b with per-run mu, a, b; long runs in the input's
     precision: y = (x − hi)·a + (b − lo·a)."""
@@ -360,10 +401,28 @@ def _renorm(m0, m1, mean, rstd, ref_mean, ref_rstd, scale, r_max, d_max, r, d):
 
 @helper
 def _block_statistics(x, m0, m1, K, S, eps, center, scale, r_max, d_max, ref_mean, ref_rstd,
-                      inv_count, mean, var, rstd, r, d, sums, mu, pos):
-    """Passes 1 (mean) and 2 (variance about it) over the block of statistics
-    m0..m1, then Batch Renorm's r, d. `sums`, `mu`: scratch of (m1 − m0)·K runs."""
+                      inv_count, mean, var, rstd, r, d, sums, sums2, mu, pos):
+    """Mean and variance over the block of statistics m0..m1, then Batch Renorm's
+    r, d. `sums`, `sums2`, `mu`: scratch of (m1 − m0)·K runs. Both moments in one
+    pass about a shift (each statistic's first value, see _shifted_moments);
+    the mean alone, or the mean square alone (RMSNorm), in one pass too."""
     n_runs, p0 = (m1 - m0) * K, m0 * K * S
+    if center != 0.0 and scale != 0.0:
+        empty = x.shape[0] == 0 or K * S == 0
+        for m in range(m0, m1):
+            # the shift: a value of the statistic's own data (nothing to read when empty)
+            mean[m] = 0.0 if empty else x[0, m * K * S]
+        _per_run(mean, m0, m1, K, mu)
+        _shifted_moments(x, p0, n_runs, S, mu, sums, sums2, pos)
+        _per_statistic(sums, m0, m1, K, inv_count, var)     # mean(d), for now
+        _per_statistic(sums2, m0, m1, K, inv_count, rstd)   # mean(d²), for now
+        for m in range(m0, m1):
+            md = var[m]
+            mean[m] += md
+            var[m] = max(rstd[m] - md * md, 0.0)
+            rstd[m] = _rsqrt(var[m] + eps)
+        _renorm(m0, m1, mean, rstd, ref_mean, ref_rstd, scale, r_max, d_max, r, d)
+        return
     if center != 0.0:
         _moment(x, p0, n_runs, S, mu, False, sums, pos)
         _per_statistic(sums, m0, m1, K, inv_count, mean)
@@ -567,11 +626,12 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
     # LayerNorm on 256×1024 about a tenth of its forward
     runs_max = 0 if rows else (1 if N == 1 else -(-n_blocks // n_chunk)) * per_block * K
     inv_count = 1.0 / (N * L) if N * L > 0 else math.nan
-    sums = np.empty(runs_max)   # per run: Σ x, then Σ (x − μ)²
+    sums = np.empty(runs_max)   # per run: Σ (x − shift), or Σ x, or Σ x²
+    sums2 = np.empty(runs_max)  # per run: Σ (x − shift)²
     mu = np.empty(runs_max)     # per run: μ of its statistic
     a = np.empty(runs_max)      # per run: r·rstd·γ
     b = np.empty(runs_max)      # per run: γ·d + β
-    pos = np.empty((2, runs_max * S if S < RUN_MIN else 0))   # short runs: per-position scratch
+    pos = np.empty((3, runs_max * S if S < RUN_MIN else 0))   # short runs: per-position scratch
     lo, hi, unit = _units(c, n_blocks, n_chunk, N)
     for u0 in range(lo, hi, unit):
         u1 = min(hi, u0 + unit)
@@ -585,7 +645,7 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
         # passes 1 and 2: the statistics
         if batch_stats != 0.0:
             _block_statistics(x, m_lo, m_hi, K, S, eps, center, scale, r_max, d_max,
-                              ref_mean, ref_rstd, inv_count, mean, var, rstd, r, d, sums, mu, pos)
+                              ref_mean, ref_rstd, inv_count, mean, var, rstd, r, d, sums, sums2, mu, pos)
         else:
             for m in range(m_lo, m_hi):
                 mean[m], var[m], rstd[m] = ref_mean[m], math.nan, ref_rstd[m]
