@@ -495,3 +495,21 @@ def test_reprs_match_pytorch():
     assert repr(nn.GroupNorm(2, 4)) == "GroupNorm(2, 4, eps=1e-05, affine=True, bias=True)"
     assert repr(nn.RMSNorm(4)) == "RMSNorm((4,), eps=None, elementwise_affine=True)"
     assert repr(nn.LocalResponseNorm(2)) == "LocalResponseNorm(2, alpha=0.0001, beta=0.75, k=1.0)"
+
+
+@pytest.mark.parametrize("make,shape", [(lambda: nn.BatchNorm1d(3), (0, 3)), (lambda: nn.BatchNorm2d(3), (0, 3, 4, 4)),
+                                        (lambda: nn.BatchNorm1d(3), (2, 3, 0)),
+                                        (lambda: nn.BatchNorm1d(3, momentum=None), (0, 3))])
+def test_empty_batch_leaves_running_statistics_alone(make, shape):
+    """PyTorch returns an empty output and does not touch running_mean/var for an
+    empty batch (its statistics would be nan); num_batches_tracked still counts."""
+    layer = make()
+    layer(tn.ones(4, *shape[1:2], *([2] * (len(shape) - 2))) * 3)   # one real batch first
+    mean, var = layer.running_mean.numpy().copy(), layer.running_var.numpy().copy()
+    x = tn.zeros(*shape, requires_grad=True)
+    y = layer(x)
+    y.sum().backward()
+    assert y.shape == shape and x.grad.shape == shape
+    np.testing.assert_array_equal(layer.running_mean.numpy(), mean)
+    np.testing.assert_array_equal(layer.running_var.numpy(), var)
+    assert int(layer.num_batches_tracked.item()) == 2

@@ -212,9 +212,10 @@ def _channels_layout(shape):
     return shape[0], shape[1], math.prod(shape[2:])
 
 
-def _update(buffer, batch_value, momentum, scale=1.0):
-    """In place: buffer ← (1 − momentum)·buffer + momentum·scale·batch_value."""
-    if buffer is not None:
+def _update(input, buffer, batch_value, momentum, scale=1.0):
+    """In place: buffer ← (1 − momentum)·buffer + momentum·scale·batch_value.
+    NOTE: an empty batch (its statistics are nan) leaves the buffer alone, as in PyTorch."""
+    if buffer is not None and input.numel() > 0:
         KN.running_update(buffer._data, batch_value, float(momentum), float(scale))
 
 
@@ -245,9 +246,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         _verify_batch_size(input.shape)
         y, ctx = normalize(input, weight, bias, layout, C, eps, op="batch_norm")
         n = N * S
-        _update(running_mean, ctx.mean, momentum)
+        _update(input, running_mean, ctx.mean, momentum)
         # NOTE: unbiased variance into the running estimate (PyTorch), biased to normalize.
-        _update(running_var, ctx.var, momentum, n / (n - 1))
+        _update(input, running_var, ctx.var, momentum, n / (n - 1))
         return y
     if running_mean is None or running_var is None:
         raise RuntimeError("batch_norm: running_mean and running_var must be given when "
@@ -285,8 +286,8 @@ def batch_renorm(input, running_mean, running_std, weight=None, bias=None, train
         _verify_batch_size(input.shape)
         y, ctx = normalize(input, weight, bias, layout, C, eps, reference=reference,
                            r_max=r_max, d_max=d_max, op="batch_renorm")
-        _update(running_mean, ctx.mean, momentum)
-        _update(running_std, 1.0 / ctx.rstd, momentum)
+        _update(input, running_mean, ctx.mean, momentum)
+        _update(input, running_std, 1.0 / ctx.rstd, momentum)
         return y
     return normalize(input, weight, bias, layout, C, eps, batch_stats=False,
                      reference=reference, op="batch_renorm")[0]
@@ -305,7 +306,7 @@ def mean_only_batch_norm(input, running_mean, weight=None, bias=None, training=F
     if training:
         y, ctx = normalize(input, weight, bias, layout, C, 0.0, scale=False,
                            op="mean_only_batch_norm")
-        _update(running_mean, ctx.mean, momentum)
+        _update(input, running_mean, ctx.mean, momentum)
         return y
     if running_mean is None:
         raise RuntimeError("mean_only_batch_norm: running_mean must be given when training=False")
@@ -336,8 +337,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         y, ctx = normalize(input, weight, bias, layout, C, eps, op="instance_norm")
         # NOTE: as PyTorch: every (n, c) updates a copy of the channel's running
         # stats, and the copies are averaged over the batch.
-        _update(running_mean, ctx.mean.reshape(N, C).mean(axis=0), momentum)
-        _update(running_var, ctx.var.reshape(N, C).mean(axis=0), momentum, S / (S - 1))
+        _update(input, running_mean, ctx.mean.reshape(N, C).mean(axis=0), momentum)
+        _update(input, running_var, ctx.var.reshape(N, C).mean(axis=0), momentum, S / (S - 1))
         return y
     if running_mean is None or running_var is None:
         raise ValueError("instance_norm: expected running_mean and running_var to be defined "
