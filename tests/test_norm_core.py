@@ -134,7 +134,7 @@ def test_gradcheck_core(name, layout, G, opt_name, options):
 
 @pytest.mark.parametrize("layout,G", [((64, 3, 1, 1), 3), ((1, 4, 256, 1), 1), ((8, 2, 1, 100), 2)])
 def test_large_offset_float32_normalizes_to_unit_variance(layout, G):
-    """A 1e5 offset on inputs of unit spread: two passes in float64 keep
+    """A 1e5 offset on inputs of unit spread: float64 sums about a shift keep
     float32 exact (a one-pass E[x²] − E[x]² in float32 would give garbage)."""
     rng = np.random.default_rng(5)
     x = tn.Tensor((rng.standard_normal(layout) + 1e5).reshape(layout[0], -1), dtype=np.float32)

@@ -21,7 +21,9 @@ and HW without a transposed copy. The kernels take x as the 2-D array
 Math, per m, over its cnt = N·K·S entries:
 
     μ = mean(x)                  (0 when not centering: RMSNorm)
-    v = mean((x − μ)²)           biased; two passes, so a 1e5 offset costs nothing
+    v = mean((x − μ)²)           biased; float64 sums of x − c about a value c of the
+                                 statistic's own data (one pass; rows: two passes over
+                                 the row in cache), so a 1e5 offset costs nothing
     rstd = 1 / √(v + ε)          (1 when not scaling: mean-only BatchNorm)
     x̂ = r·(x − μ)·rstd + d,      y = γ·x̂ + β
 
@@ -429,7 +431,7 @@ def _block_statistics(x, m0, m1, K, S, eps, center, scale, r_max, d_max, ref_mea
     else:
         mean[m0:m1] = 0.0
     _per_run(mean, m0, m1, K, mu)
-    if scale != 0.0:  # NOTE: two passes, so a large mean costs no precision
+    if scale != 0.0:  # not centering (RMSNorm): the mean square, about mu = 0
         _moment(x, p0, n_runs, S, mu, True, sums, pos)
         _per_statistic(sums, m0, m1, K, inv_count, var)
         for m in range(m0, m1):
