@@ -213,3 +213,17 @@ def test_blocking_covers_every_statistic_once():
         assert (n_blocks - 1) * per_block < M <= n_blocks * per_block
         assert per_block * L >= min(KN.BLOCK, M * L) or per_block == M
         assert 1 <= KN.n_chunks(M, L) <= KN.MAX_CHUNKS
+
+
+@pytest.mark.parametrize("layout,G", [((300, 2, 1, 1), 2), ((4, 2, 1, 50), 2), ((1, 3, 2, 40), 3)])
+def test_outlier_as_the_shift_keeps_the_variance_exact(layout, G):
+    """The one-pass statistics sum x − c about each statistic's first value c; when
+    that value is a far outlier the variance must still match a two-pass float64 one."""
+    rng = np.random.default_rng(11)
+    data = rng.standard_normal(layout)
+    data[0, :, 0, 0] = 1e6              # the first value of every statistic
+    x = tn.Tensor(data.reshape(layout[0], -1), dtype=np.float64)
+    _, ctx = FN.normalize(x, None, None, layout, G, 1e-5)
+    x4 = data.reshape(layout)
+    np.testing.assert_allclose(ctx.mean, x4.mean(axis=(0, 2, 3)), rtol=1e-12)
+    np.testing.assert_allclose(ctx.var, x4.var(axis=(0, 2, 3)), rtol=1e-9)
