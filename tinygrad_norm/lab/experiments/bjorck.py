@@ -49,6 +49,7 @@ from ...tensor import no_grad
 from ..landscape import landscape_probe
 from ..probe import loss_and_grads, preserved
 from ..evaluate import accuracy
+from ..plotting import new_figure, save_figure
 from ..runner import Claim, Experiment
 
 # ------------------------------------------------------------------ settings
@@ -285,13 +286,10 @@ LABELS = {"plain": "without BN", "bn": "with BN"}
 
 
 def figures(cfg, arms, out):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     names = []
 
     # accuracy vs lr, and the training loss of every run
-    fig = Figure(figsize=(11, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 4))
     ax, ax2 = fig.subplots(1, 2)
     for bn in (False, True):
         net = net_name(bn)
@@ -325,13 +323,10 @@ def figures(cfg, arms, out):
     ax2.grid(alpha=0.3)
     ax2.legend(fontsize=7)
     fig.suptitle("Bjorck et al.: residual MLP on MNIST (10 blocks), SGD batch 128")
-    fig.tight_layout()
-    fig.savefig(out / "lr_sweep.png", dpi=90)
-    names.append("lr_sweep.png")
+    names.append(save_figure(fig, out, "lr_sweep.png", 90))
 
     # relative loss vs α (log-log)
-    fig = Figure(figsize=(6, 4.2))
-    FigureCanvasAgg(fig)
+    fig = new_figure((6, 4.2))
     ax = fig.subplots()
     for net in ("plain", "bn"):
         rl = arms[f"init_{net}"]["init"]["relative_loss"]
@@ -348,13 +343,10 @@ def figures(cfg, arms, out):
     ax.set_title("relative loss of one gradient step at init (batch of step 0)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "relative_loss.png", dpi=90)
-    names.append("relative_loss.png")
+    names.append(save_figure(fig, out, "relative_loss.png", 90))
 
     # activation std per layer
-    fig = Figure(figsize=(11, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 4))
     ax, ax2 = fig.subplots(1, 2)
     for net in ("plain", "bn"):
         s = arms[f"init_{net}"]["init"]["std"]
@@ -374,13 +366,10 @@ def figures(cfg, arms, out):
     for a in (ax, ax2):
         a.grid(alpha=0.3, which="both")
         a.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "activations.png", dpi=90)
-    names.append("activations.png")
+    names.append(save_figure(fig, out, "activations.png", 90))
 
     # gradient histograms
-    fig = Figure(figsize=(11, 3.8))
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 3.8))
     for ax, net in zip(fig.subplots(1, 2), ("plain", "bn")):
         g = arms[f"init_{net}"]["init"]["gradient"]
         edges = np.array(g["edges"])
@@ -392,9 +381,7 @@ def figures(cfg, arms, out):
     fig.axes[0].set_ylabel("count (of 100 × 100)")
     ratio = arms["init_plain"]["init"]["gradient"]["rms"] / arms["init_bn"]["init"]["gradient"]["rms"]
     fig.suptitle(f"weight gradients of a middle layer at init: {ratio:.0f}× larger (RMS) without BN")
-    fig.tight_layout()
-    fig.savefig(out / "gradients.png", dpi=90)
-    names.append("gradients.png")
+    names.append(save_figure(fig, out, "gradients.png", 90))
     return names
 
 

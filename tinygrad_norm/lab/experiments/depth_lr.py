@@ -63,6 +63,7 @@ from ...nn import functional as F
 from ...optim import SGD
 from ...random import manual_seed
 from ..evaluate import accuracy, predictions_correct
+from ..plotting import new_figure, save_figure
 from ..runner import Claim, Experiment, first_step_reaching
 
 # ------------------------------------------------------------------ settings
@@ -284,14 +285,11 @@ LABELS = {False: "without BN", True: "with BN"}
 
 
 def figures(cfg, arms, out):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.patches import Rectangle
     depths, lrs = cfg["depths"], cfg["lrs"]
 
     # final test accuracy over (depth, lr)
-    fig = Figure(figsize=(12, 1.3 + 0.75 * len(depths)))
-    FigureCanvasAgg(fig)
+    fig = new_figure((12, 1.3 + 0.75 * len(depths)))
     axes = fig.subplots(1, 2)
     for ax, bn in zip(axes, (False, True)):
         grid = np.full((len(depths), len(lrs)), np.nan)
@@ -318,12 +316,10 @@ def figures(cfg, arms, out):
     axes[0].set_ylabel("hidden layers")
     fig.suptitle("plain ReLU MLPs (width 100, He init), SGD batch 128. Framed: stable; ★: seed 001's lr; "
                  "div k: diverged at step k", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_grid.png", dpi=90)
+    save_figure(fig, out, "accuracy_grid.png", 90)
 
     # largest stable lr and speedup vs depth, next to the seed's table
-    fig = Figure(figsize=(11, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 4))
     ax, ax2 = fig.subplots(1, 2)
     floor = min(lrs) / GRID_STEP
     for bn in (False, True):
@@ -368,12 +364,10 @@ def figures(cfg, arms, out):
     handles, labels = ax2.get_legend_handles_labels()
     unique = dict(zip(labels, handles))
     ax2.legend(unique.values(), unique.keys(), fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "largest_lr.png", dpi=90)
+    save_figure(fig, out, "largest_lr.png", 90)
 
     # held-out accuracy curves at each net's best lr
-    fig = Figure(figsize=(4 * len(depths), 3.6))
-    FigureCanvasAgg(fig)
+    fig = new_figure((4 * len(depths), 3.6))
     for ax, depth in zip(fig.subplots(1, len(depths), squeeze=False)[0], depths):
         for bn in (False, True):
             lr, _ = best_run(arms, depth, bn, lrs, cfg["target"])
@@ -394,8 +388,7 @@ def figures(cfg, arms, out):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.axes[0].set_ylabel(f"accuracy, first {cfg['eval_size']} test images")
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=90)
+    save_figure(fig, out, "curves.png", 90)
     return ["accuracy_grid.png", "largest_lr.png", "curves.png"]
 
 

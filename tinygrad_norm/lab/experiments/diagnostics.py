@@ -42,6 +42,7 @@ from ...optim import SGD
 from ...random import generator, manual_seed
 from ..monitor import ActivationMonitor
 from ..probe import preserved
+from ..plotting import new_figure, save_figure
 from ..runner import Claim, Experiment
 
 COMMON = dict(lr=0.1, batch_size=32, hidden=100, layers=6, gain=5 / 3, last_scale=0.1, bins=50,
@@ -239,10 +240,7 @@ LABELS = {"bn": "BN, gain 5/3", "bn_gain1": "BN, gain 1", "plain": "no BN, gain 
 
 
 def _figure(rows, cols, size):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=size)
-    FigureCanvasAgg(fig)
+    fig = new_figure(size)
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
@@ -281,8 +279,7 @@ def figures(cfg, arms, out):
                 extra = "\ngrad:data " + " ".join(f"{s:.2g}" for s in c["grad_data"][-1])
             _hist_panel(ax, hists, f"{LABELS[a]} (step {step[a]}){extra}", what)
         fig.suptitle(f"histograms of {what} per layer" + (" (std/saturated per layer in titles)" if key == "act" else ""))
-        fig.tight_layout()
-        fig.savefig(out / fname, dpi=100)
+        save_figure(fig, out, fname, 100)
         files.append(fname)
 
     fig, axes = _figure(1, len(names), (4 * len(names), 3.4))
@@ -297,8 +294,7 @@ def figures(cfg, arms, out):
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel("log10(lr·std(grad) / std(W))")
     fig.suptitle("update:data ratio per weight matrix (dashed: Karpathy's −3; band: −3.5 … −2)")
-    fig.tight_layout()
-    fig.savefig(out / "update_ratio.png", dpi=100)
+    save_figure(fig, out, "update_ratio.png", 100)
     files.append("update_ratio.png")
 
     fig, axes = _figure(1, 3, (13, 3.6))   # per-layer summary: std, saturation, gradient std
@@ -316,8 +312,7 @@ def figures(cfg, arms, out):
         ax.legend(fontsize=6)
     axes[0][0].axhspan(*STD_RANGE, color="gray", alpha=0.15)
     axes[0][1].axhline(100 * SATURATED_MAX, color="k", ls="--", lw=0.8)
-    fig.tight_layout()
-    fig.savefig(out / "layer_stats.png", dpi=100)
+    save_figure(fig, out, "layer_stats.png", 100)
     files.append("layer_stats.png")
     return files
 

@@ -39,6 +39,7 @@ from ...nn import functional as F
 from ...optim import SGD, Adam
 from ...random import generator, manual_seed
 from ..evaluate import accuracy
+from ..plotting import new_figure, save_figure
 from ..runner import Claim, Experiment
 
 # ------------------------------------------------------------------ settings
@@ -248,13 +249,10 @@ COLORS = {"small": "tab:blue", "large": "tab:red", "he": "tab:green"}
 
 
 def figures(cfg, arms, out):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     s = arms["forward"]["stats"]
     layers = np.arange(1, cfg["depth"] + 1)
 
-    fig = Figure(figsize=(11, 4.2))
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 4.2))
     for ax, norm, title in zip(fig.subplots(1, 2), ("plain", "bn"), ("without BN", "with BN")):
         for init in INITS:
             for dt, ls in (("float64", "-"), ("float32", "--")):
@@ -279,11 +277,9 @@ def figures(cfg, arms, out):
     fig.axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"{cfg['depth']}-layer ReLU MLP, width {cfg['width']}, x ~ N(0,1) batch {cfg['stats_batch']}: "
                  "forward statistics at init")
-    fig.tight_layout()
-    fig.savefig(out / "std_per_layer.png", dpi=110)
+    save_figure(fig, out, "std_per_layer.png", 110)
 
-    fig = Figure(figsize=(7, 4.2))
-    FigureCanvasAgg(fig)
+    fig = new_figure((7, 4.2))
     ax = fig.subplots()
     for init in INITS:
         for norm, ls in (("plain", "--"), ("bn", "-")):
@@ -304,8 +300,7 @@ def figures(cfg, arms, out):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, handlelength=3)
     ax.set_title(f"MNIST, SGD lr {cfg['lr']} momentum {cfg['momentum']}, batch {cfg['batch_size']}")
-    fig.tight_layout()
-    fig.savefig(out / "training_loss.png", dpi=110)
+    save_figure(fig, out, "training_loss.png", 110)
     return ["std_per_layer.png", "training_loss.png"]
 
 

@@ -38,6 +38,7 @@ from ...random import manual_seed
 from ...tensor import Tensor, no_grad
 from ..probe import preserved
 from ..evaluate import accuracy
+from ..plotting import new_figure, save_figure
 from ..runner import Claim, Experiment, first_step_reaching
 
 # ------------------------------------------------------------------ settings
@@ -270,14 +271,11 @@ def _crosscheck_claim(arms):
 # ------------------------------------------------------------------ figures
 
 def figures(cfg, arms, out):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     colors = {"bn": "tab:blue", "plain": "tab:red"}
     labels = {"bn": "with BN", "plain": "without BN"}
 
     # (a) test accuracy
-    fig = Figure(figsize=(10, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((10, 4))
     for ax, ylim, title in zip(fig.subplots(1, 2), [(0, 1.0), (0.7, 1.0)],
                                ["test accuracy", "(a) as in the paper: 0.7 … 1.0"]):
         for arm in ("plain", "bn"):
@@ -289,13 +287,11 @@ def figures(cfg, arms, out):
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     fig.suptitle(f"Ioffe & Szegedy Fig. 1(a): MNIST sigmoid MLP, SGD lr {cfg['lr']}, batch {cfg['batch_size']}")
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png", dpi=110)
+    save_figure(fig, out, "accuracy.png", 110)
 
     # (b, c) percentiles of one last-hidden-layer sigmoid input
     unit = cfg["unit"]
-    fig = Figure(figsize=(10, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((10, 4))
     axes = fig.subplots(1, 2, sharey=True)
     for ax, arm, title in zip(axes, ("plain", "bn"), ("(b) without BN", "(c) with BN")):
         c = arms[arm]["curves"]
@@ -314,8 +310,7 @@ def figures(cfg, arms, out):
         ax.legend(loc="lower right", fontsize=8)
     axes[0].set_ylabel("input of a last-hidden-layer sigmoid")
     fig.suptitle(f"Ioffe & Szegedy Fig. 1(b, c): distribution over the first {cfg['probe_size']} test images")
-    fig.tight_layout()
-    fig.savefig(out / "percentiles.png", dpi=110)
+    save_figure(fig, out, "percentiles.png", 110)
     return ["accuracy.png", "percentiles.png"]
 
 

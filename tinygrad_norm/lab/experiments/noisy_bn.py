@@ -60,6 +60,7 @@ from ...nn import functional as F
 from ...optim import SGD
 from ...random import generator, manual_seed
 from ...tensor import Tensor
+from ..plotting import new_figure, save_figure
 from ..runner import Claim, Experiment
 from ..evaluate import accuracy
 from .santurkar_landscape import santurkar_mlp
@@ -237,10 +238,7 @@ def claims(cfg, arms):
 # ------------------------------------------------------------------ figures
 
 def figures(cfg, arms, out):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(11, 4))
-    FigureCanvasAgg(fig)
+    fig = new_figure((11, 4))
     loss_ax, acc_ax = fig.subplots(1, 2)
     for arm in ARMS:
         r = arms[arm]
@@ -262,8 +260,7 @@ def figures(cfg, arms, out):
     fig.suptitle(f"Santurkar et al. Fig. 2 on MNIST: 8×100 ReLU MLP, He init, SGD lr {cfg['lr']}, noise after "
                  f"BN (n_μ {cfg['n_mu']}, n_σ {cfg['n_sigma']}, r_μ {cfg['r_mu']}, r_σ {cfg['r_sigma']})",
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out / "noisy_bn.png", dpi=90)
+    save_figure(fig, out, "noisy_bn.png", 90)
     return ["noisy_bn.png"]
 
 

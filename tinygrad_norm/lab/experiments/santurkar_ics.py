@@ -31,6 +31,7 @@ from ...random import manual_seed
 from ...tensor import Tensor, no_grad
 from ..ics import ics
 from ..probe import preserved
+from ..plotting import new_figure, save_figure
 from ..runner import Claim, Experiment
 
 COMMON = dict(depth=25, width=10, samples=1000, lrs=[1e-7, 1e-6], layers=[9, 17], checkpoint_every=1000)
@@ -162,12 +163,9 @@ def claims(cfg, arms):
 # ------------------------------------------------------------------ figures
 
 def figures(cfg, arms, out):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     colors = {False: "tab:red", True: "tab:blue"}
     styles = dict(zip(cfg["layers"], ["-", "--", ":"]))
-    fig = Figure(figsize=(13, 7))
-    FigureCanvasAgg(fig)
+    fig = new_figure((13, 7))
     axes = fig.subplots(len(cfg["lrs"]), 3, squeeze=False)
     for row, lr in zip(axes, sorted(cfg["lrs"])):
         for bn in (False, True):
@@ -186,8 +184,7 @@ def figures(cfg, arms, out):
             ax.set_xlabel("step")
             ax.legend(fontsize=7)
     fig.suptitle("Santurkar et al. Fig. 3(b): internal covariate shift of a 25-layer deep linear network")
-    fig.tight_layout()
-    fig.savefig(out / "ics.png", dpi=100)
+    save_figure(fig, out, "ics.png", 100)
     return ["ics.png"]
 
 

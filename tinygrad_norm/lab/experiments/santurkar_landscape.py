@@ -50,6 +50,7 @@ from ...optim import SGD
 from ...random import generator, manual_seed
 from ..landscape import landscape_probe
 from ..evaluate import accuracy
+from ..plotting import new_figure, save_figure
 from ..runner import Claim, Experiment
 from .santurkar_ics import deep_linear_net, full_batch, sum_of_squares
 
@@ -281,8 +282,6 @@ def _landscape_panels(axes, arms, names, log):
 
 
 def figures(cfg, arms, out):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     files = []
     for names, log, fname, title in (
             (("plain", "bn"), True, "landscape_mlp.png",
@@ -293,12 +292,10 @@ def figures(cfg, arms, out):
              f"η ∈ [{min(cfg['dln_eta_factors']):g}, {max(cfg['dln_eta_factors']):g}] × lr")):
         if any(not arms[a]["curves"]["step"] for a in names):
             continue
-        fig = Figure(figsize=(13, 3.8))
-        FigureCanvasAgg(fig)
+        fig = new_figure((13, 3.8))
         _landscape_panels(fig.subplots(1, 3), arms, names, log)
         fig.suptitle(title, fontsize=10)
-        fig.tight_layout()
-        fig.savefig(out / fname, dpi=90)
+        save_figure(fig, out, fname, 90)
         files.append(fname)
     return files
 
