@@ -1,7 +1,8 @@
 """What the laboratory tests share: where MNIST is, and a short run in a temporary directory.
 
-    from lab_helpers import MNIST_DIR, needs_mnist, quick_run
+    from lab_helpers import MNIST_DIR, needs_mnist, quick_run, strict_json
 """
+import json
 import os
 from contextlib import contextmanager
 
@@ -32,3 +33,11 @@ def quick_run(tmp_path_factory, name, overrides=None, mode="quick"):
     with mnist_data():
         results = lab.run(name, mode=mode, out=out, overrides=overrides, progress=False, stream=False)
     return out / name.replace("-", "_"), results
+
+
+def strict_json(path):
+    """The JSON file at `path`; NaN and ±Infinity (which json writes but JSON does not allow) fail."""
+    def no_constant(name):
+        raise ValueError(f"{path} holds {name}, which is not JSON")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f, parse_constant=no_constant)

@@ -4,7 +4,6 @@ The default suite runs `tinygrad-norm run diagnostics --quick` once and checks t
 direction of every effect and the files it writes; the initialisation and the
 update:data ratio are checked against plain numpy.
 """
-import json
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import tinygrad_norm as tn
 from tinygrad_norm import cli, lab
 from tinygrad_norm.lab.experiments import diagnostics
 
-from lab_helpers import mnist_data, MNIST_DIR, needs_mnist
+from lab_helpers import MNIST_DIR, mnist_data, needs_mnist, strict_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("activations.png", "gradients.png", "weight_gradients.png", "update_ratio.png", "layer_stats.png")
@@ -25,8 +24,7 @@ def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     with mnist_data():
         assert cli.main(["run", "diagnostics", "--quick", "--out", str(out), "--no-progress"]) == 0
-    with open(out / "diagnostics" / "results.json", encoding="utf-8") as f:
-        results = json.load(f, parse_constant=lambda name: pytest.fail(f"results.json holds {name}"))
+    results = strict_json(out / "diagnostics" / "results.json")
     return out / "diagnostics", results
 
 

@@ -5,7 +5,6 @@ ReLU layer (second moment × n·s²/2) and against the float32 range; the quick
 run (a few dozen training steps per net) is checked for the files it writes and
 the direction of every effect.
 """
-import json
 import math
 
 import numpy as np
@@ -14,7 +13,7 @@ import pytest
 from tinygrad_norm import lab
 from tinygrad_norm.lab.experiments import init
 
-from lab_helpers import needs_mnist, quick_run
+from lab_helpers import needs_mnist, quick_run, strict_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -82,8 +81,7 @@ def quick(tmp_path_factory):
 @needs_mnist
 def test_quick_run_writes_results_report_and_figures(quick):
     out, results = quick
-    with open(out / "results.json", encoding="utf-8") as f:
-        saved = json.load(f, parse_constant=lambda name: pytest.fail(f"results.json holds {name}"))
+    saved = strict_json(out / "results.json")
     assert saved["experiment"] == "init" and saved["mode"] == "quick" and saved["config"]["steps"] == 40
     assert set(saved["arms"]) == {"forward"} | {f"{i}_{n}" for i in init.INITS for n in ("bn", "plain")}
     assert len(saved["claims"]) == 6

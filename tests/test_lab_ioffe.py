@@ -5,7 +5,6 @@ direction of every effect, the files it writes, resuming and divergence on a
 shortened budget. `pytest -m paper` runs the default protocol and asserts every
 threshold of PROTOCOLS §1.5.
 """
-import json
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from tinygrad_norm import cli, lab
 from tinygrad_norm.lab.experiments import ioffe
 from tinygrad_norm.models import ioffe_mlp
 
-from lab_helpers import mnist_data, needs_mnist
+from lab_helpers import mnist_data, needs_mnist, strict_json
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -33,8 +32,7 @@ def quick(tmp_path_factory, mnist_env):
     """`tinygrad-norm run ioffe --quick` in a temporary directory: (output dir, results)."""
     out = tmp_path_factory.mktemp("runs")
     assert cli.main(["run", "ioffe", "--quick", "--out", str(out), "--no-progress"]) == 0
-    with open(out / "ioffe" / "results.json", encoding="utf-8") as f:
-        results = json.load(f, parse_constant=lambda name: pytest.fail(f"results.json holds {name}"))
+    results = strict_json(out / "ioffe" / "results.json")
     return out / "ioffe", results
 
 

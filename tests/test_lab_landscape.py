@@ -6,7 +6,6 @@ and the claims' verdicts on made-up curves); a shortened run (300 MLP steps,
 300 DLN steps) checks the direction of every effect and the files written;
 `pytest -m paper` runs the default protocol and asserts PROTOCOLS' thresholds.
 """
-import json
 import math
 
 import numpy as np
@@ -18,7 +17,7 @@ from tinygrad_norm.lab.experiments import santurkar_ics
 from tinygrad_norm.lab.experiments import santurkar_landscape as sl
 from tinygrad_norm.optim import SGD
 
-from lab_helpers import MNIST_DIR, needs_mnist, quick_run
+from lab_helpers import MNIST_DIR, needs_mnist, quick_run, strict_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT = {"steps": 300, "windows": [0, 100, 300], "probe_every": 50, "test_every": 300,
@@ -124,8 +123,7 @@ def short(tmp_path_factory):
 @needs_mnist
 def test_short_run_writes_results_report_and_figures(short):
     out, results = short
-    with open(out / "results.json", encoding="utf-8") as f:
-        saved = json.load(f, parse_constant=lambda name: pytest.fail(f"results.json holds {name}"))
+    saved = strict_json(out / "results.json")
     assert saved["experiment"] == "santurkar_landscape" and saved["config"]["steps"] == 300
     assert set(saved["arms"]) == {"plain", "bn", "dln_plain", "dln_bn"}
     report = (out / "report.md").read_text()

@@ -6,7 +6,6 @@ generator, the same order), its distribution's moments, and its gradient
 the direction of every effect and the files written; `pytest -m paper` runs the
 default protocol and asserts its verdicts.
 """
-import json
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from tinygrad_norm.autograd import gradcheck
 from tinygrad_norm.lab.experiments import noisy_bn
 from tinygrad_norm.lab.experiments.noisy_bn import DistributionNoise
 
-from lab_helpers import MNIST_DIR, needs_mnist, quick_run
+from lab_helpers import MNIST_DIR, needs_mnist, quick_run, strict_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT = {"steps": 300, "test_every": 150, "checkpoint_every": 300}
@@ -155,8 +154,7 @@ def short(tmp_path_factory):
 @needs_mnist
 def test_short_run_writes_results_report_and_figure(short):
     out, results = short
-    with open(out / "results.json", encoding="utf-8") as f:
-        saved = json.load(f, parse_constant=lambda name: pytest.fail(f"results.json holds {name}"))
+    saved = strict_json(out / "results.json")
     assert set(saved["arms"]) == {"plain", "bn", "noisy_bn", "noisy_plain"}
     assert saved["arms"]["noisy_bn"]["curves"]["step"] == [0, 150, 300]
     report = (out / "report.md").read_text()

@@ -5,7 +5,6 @@ resumed run needs the random generator, the momentum buffers and the data
 position back) stands in for the papers: it runs in a fraction of a second.
 """
 import io
-import json
 import os
 import signal
 
@@ -18,6 +17,8 @@ from tinygrad_norm.data import DataLoader
 from tinygrad_norm.lab import runner
 from tinygrad_norm.nn import functional as F
 from tinygrad_norm.optim import SGD
+
+from lab_helpers import strict_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -101,13 +102,6 @@ def comparable(results):
     drop = {"wall_time_s", "resumed_from"}
     return ({a: {k: v for k, v in r.items() if k not in drop} for a, r in results["arms"].items()},
             results["claims"], results["config"])
-
-
-def strict_json(path):
-    def no_constant(name):
-        raise ValueError(f"{path} holds {name}, which is not JSON")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f, parse_constant=no_constant)
 
 
 # ------------------------------------------------------------------ results and report
