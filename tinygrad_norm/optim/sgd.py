@@ -80,13 +80,9 @@ def _fused_sgd(state, p, g, lr, momentum, dampening, weight_decay, nesterov, max
     cannot be updated through a flat view (not contiguous, read-only) or the
     gradient's dtype differs."""
     data = p._data
-    if not (data.flags.c_contiguous and data.flags.writeable and g.dtype == data.dtype
-            and g.shape == data.shape):
-        return False
     buf = state.get("momentum_buffer")
     first = buf is None
-    if not first and not (buf._data.flags.c_contiguous and buf._data.flags.writeable
-                          and buf._data.dtype == data.dtype and buf._data.shape == data.shape):
+    if not (_updatable_in_place(data, g) and (first or _updatable_in_place(buf._data, data))):
         return False
     if first:
         buf = state["momentum_buffer"] = Tensor._wrap(np.empty_like(data))
@@ -95,6 +91,12 @@ def _fused_sgd(state, p, g, lr, momentum, dampening, weight_decay, nesterov, max
                     float(dampening), float(weight_decay), float(nesterov), -1.0 if maximize else 1.0,
                     float(first))
     return True
+
+
+def _updatable_in_place(a, like):
+    """Whether the kernel can update `a` through a flat view: C-contiguous, writeable,
+    and of `like`'s dtype and shape."""
+    return a.flags.c_contiguous and a.flags.writeable and a.dtype == like.dtype and a.shape == like.shape
 
 
 def _apply(p, delta):
