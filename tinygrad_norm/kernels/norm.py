@@ -21,9 +21,9 @@ and HW without a transposed copy. The kernels take x as the 2-D array
 Math, per m, over its cnt = N·K·S entries:
 
     μ = mean(x)                  (0 when not centering: RMSNorm)
-    v = mean((x − μ)²)           biased; float64 sums of x − c about a value c of the
-                                 statistic's own data (one pass; rows: two passes over
-                                 the row in cache), so a 1e5 offset costs nothing
+    v = mean((x − μ)²)           biased; float64 sums of x − c and (x − c)² in one
+                                 pass, c a value of the statistic's own data (its
+                                 first), so a 1e5 offset costs nothing
     rstd = 1 / √(v + ε)          (1 when not scaling: mean-only BatchNorm)
     x̂ = r·(x − μ)·rstd + d,      y = γ·x̂ + β
 
