@@ -21,6 +21,7 @@ LAYOUTS = [
 # Larger layouts for the fused-vs-composed test only (too big for gradcheck)
 BIG_LAYOUTS = [
     ("layer_many", (1, 600, 5, 1), 1),      # LayerNorm with 600 rows: dγ/dβ partials flushed many times
+    ("bn_rows", (37, 6, 1, 3), 6),          # BatchNorm1d: rows four at a time, flushes, a remainder of 1
 ]
 OPTIONS = [
     ("default", {}),
@@ -212,7 +213,8 @@ def test_blocking_covers_every_statistic_once():
         per_block, n_blocks = KN.blocking(M, L)
         assert (n_blocks - 1) * per_block < M <= n_blocks * per_block
         assert per_block * L >= min(KN.BLOCK, M * L) or per_block == M
-        assert 1 <= KN.n_chunks(M, L) <= KN.MAX_CHUNKS
+        assert 1 <= KN.n_chunks(M, L, True) <= min(n_blocks, KN.MAX_CHUNKS)
+        assert KN.n_chunks(M, L, False) == 1
 
 
 @pytest.mark.parametrize("layout,G", [((300, 2, 1, 1), 2), ((4, 2, 1, 50), 2), ((1, 3, 2, 40), 3)])

@@ -76,9 +76,11 @@ class Normalize(Function):
             ref_mean, ref_rstd = (np.ascontiguousarray(a, np.float64).reshape(M) for a in reference)
         y = np.empty(x.shape, dtype)
         self.mean, self.var, self.rstd, self.r, self.d = np.empty((5, M))
-        _twin(KN.norm_forward, x2)(x2, w2, b2, ref_mean, ref_rstd, y.reshape(x2.shape), self.mean,
-                                   self.var, self.rstd, self.r, self.d, float(eps), float(center),
-                                   float(scale), float(batch_stats), float(r_max), float(d_max))
+        self.parallel = x2.size >= PARALLEL_MIN   # the multi-threaded twins, in chunks
+        kernel = KN.norm_forward.parallel if self.parallel else KN.norm_forward.serial
+        kernel(x2, w2, b2, ref_mean, ref_rstd, y.reshape(x2.shape), self.mean, self.var, self.rstd,
+               self.r, self.d, float(eps), float(center), float(scale), float(batch_stats),
+               float(r_max), float(d_max), KN.n_chunks(M, x2.shape[1] // M if M else 0, self.parallel))
         self.x2, self.w2 = x2, w2
         self.flags = (float(center), float(scale), float(batch_stats))
         return y
@@ -93,11 +95,12 @@ class Normalize(Function):
         # NOTE: dx is allocated in x's shape (the kernel writes through a 2-D view):
         # a fresh array, not a view, is handed to autograd without another copy.
         dx = np.empty(self.x_shape, x2.dtype) if need_dx else None
-        chunks = KN.n_chunks(M, L)
+        chunks = KN.n_chunks(M, L, self.parallel)
         dw, db = np.empty((chunks, G, K)), np.empty((chunks, G, K))
-        _twin(KN.norm_backward, x2)(g2, x2, w2, self.mean, self.rstd, self.r, self.d,
-                                    dx.reshape(x2.shape) if need_dx else np.empty((0, 0), x2.dtype),
-                                    dw, db, *self.flags, float(need_dx))
+        kernel = KN.norm_backward.parallel if self.parallel else KN.norm_backward.serial
+        kernel(g2, x2, w2, self.mean, self.rstd, self.r, self.d,
+               dx.reshape(x2.shape) if need_dx else np.empty((0, 0), x2.dtype),
+               dw, db, *self.flags, float(need_dx))
         grads = [dx]
         partials = [dw, db]
         for i, has in enumerate(self.affine):
@@ -107,12 +110,6 @@ class Normalize(Function):
                 total = part[0] if part.shape[0] == 1 else part.sum(axis=0)
                 grads.append(total.reshape(self.param_shapes[k - 1]) if self.needs_input_grad[k] else None)
         return tuple(grads)
-
-
-def _twin(kernel, x):
-    """The kernel's multi-threaded twin for large inputs, else the serial one
-    (what Kernel.__call__ decides, without scanning all 17 arguments)."""
-    return kernel.parallel if x.size >= PARALLEL_MIN else kernel.serial
 
 
 def normalize(x, weight, bias, layout, groups, eps, **options):
