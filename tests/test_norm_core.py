@@ -63,6 +63,24 @@ def test_fused_matches_composed_forward_and_every_gradient(name, layout, G, opt_
         np.testing.assert_allclose(a.numpy() / scale, c.numpy() / scale, err_msg=f"d{what}", **tol)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_element_per_statistic_in_eval_by_hand(dtype):
+    """(1, M, 1, 1): BatchNorm1d on one sample in eval mode, an affine map per feature
+    (this layout takes the short-run path, not the rows of LayerNorm)."""
+    rng = np.random.default_rng(3)
+    M = 700
+    x, w, b, (mu, rstd) = _inputs((1, M, 1, 1), M, dtype, rng)
+    y, _ = FN.normalize(x, w, b, (1, M, 1, 1), M, 1e-5, batch_stats=False, reference=(mu, rstd))
+    g = rng.standard_normal(y.shape)
+    dx, dw, db = _grads(y, [x, w, b], g)
+    x64, w64, b64 = (t.numpy().astype(np.float64).ravel() for t in (x, w, b))
+    tol = dict(rtol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y.numpy().ravel(), w64 * (x64 - mu) * rstd + b64, **tol)
+    np.testing.assert_allclose(dx.numpy().ravel(), w64 * rstd * g.ravel(), **tol)
+    np.testing.assert_allclose(dw.numpy().ravel(), g.ravel() * (x64 - mu) * rstd, **tol)
+    np.testing.assert_allclose(db.numpy().ravel(), g.ravel(), **tol)
+
+
 @pytest.mark.parametrize("weight,bias", [(False, False), (True, False), (False, True)])
 def test_optional_affine_and_input_without_grad(weight, bias):
     rng = np.random.default_rng(1)

@@ -656,7 +656,9 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
                    eps, center, scale, batch_stats, r_max, d_max):
     N, M, K, S, G, L = _layout(x, mean.shape[0], weight)
     per_block, n_blocks = blocking(M, L)
-    rows = N == 1 and S == 1   # LayerNorm, RMSNorm: no per-run scratch (see _row_statistics)
+    # NOTE: K > 1: a "row" of one element (BatchNorm1d on one sample, in eval) costs
+    # ~170 ns per row here, the short-run path ~20 ns per statistic
+    rows = N == 1 and S == 1 and K > 1   # LayerNorm, RMSNorm: no per-run scratch (see _row_statistics)
     # NOTE: for rows the scratch below is not allocated: 5 arrays per chunk cost
     # LayerNorm on 256×1024 about a tenth of its forward
     runs_max = 0 if rows else (1 if N == 1 else -(-n_blocks // n_chunk)) * per_block * K
@@ -727,7 +729,7 @@ def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbi
                     center, scale, batch_stats, need_dx):
     N, M, K, S, G, L = _layout(x, mean.shape[0], weight)
     per_block, n_blocks = blocking(M, L)
-    rows = N == 1 and S == 1   # LayerNorm, RMSNorm: no per-run scratch (as in _forward_chunk)
+    rows = N == 1 and S == 1 and K > 1   # LayerNorm, RMSNorm: no per-run scratch (as in _forward_chunk)
     runs_max = 0 if rows else (1 if N == 1 else -(-n_blocks // n_chunk)) * per_block * K
     inv_count = 1.0 / (N * L) if N * L > 0 else math.nan
     with_mean = batch_stats != 0.0 and center != 0.0
