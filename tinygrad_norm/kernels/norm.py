@@ -699,13 +699,19 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
         # pass 3: the output, with per-run scale and shift
         _per_run(mean, m_lo, m_hi, K, mu)
         q = 0
+        grp = m_lo % G
         for m in range(m_lo, m_hi):
-            grp = m % G
             f, dm = r[m] * rstd[m], d[m]
-            for k in range(K):
-                a[q] = f * weight[grp, k]
-                b[q] = weight[grp, k] * dm + bias[grp, k]
+            if K == 1:  # NOTE: no inner loop for one run per statistic (see _backward_chunk)
+                a[q] = f * weight[grp, 0]
+                b[q] = weight[grp, 0] * dm + bias[grp, 0]
                 q += 1
+            else:
+                for k in range(K):
+                    a[q] = f * weight[grp, k]
+                    b[q] = weight[grp, k] * dm + bias[grp, k]
+                    q += 1
+            grp = grp + 1 if grp + 1 < G else 0
         _affine(x, y, m_lo * L, (m_hi - m_lo) * K, S, mu, a, b)
 
 
@@ -778,26 +784,40 @@ def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbi
         # pass 1: Σ g and Σ g·x̂_B per run
         _grad_moments(g, x, m_lo * L, (m_hi - m_lo) * K, S, mu, rs, sg, sgx, pos)
         # per statistic: the dγ, dβ partials and the coefficients of dx
+        # NOTE: one run per statistic (K == 1: BatchNorm, InstanceNorm) skips the inner
+        # loops: LLVM sets each of them up for vectorising, which cost more than the
+        # work (BatchNorm1d(1024) backward: 9 µs of this loop, 3 µs without them)
+        dwc, dbc = dweight[c], dbias[c]
         q0 = 0
+        grp = m_lo % G
         for m in range(m_lo, m_hi):
-            grp = m % G
             rm, dm = r[m], d[m]
-            h = 0.0    # Σ g·γ
-            hx = 0.0   # Σ g·γ·x̂_B
-            for k in range(K):
-                q = q0 + k
-                h += weight[grp, k] * sg[q]
-                hx += weight[grp, k] * sgx[q]
-                dbias[c, grp, k] += sg[q]
-                dweight[c, grp, k] += rm * sgx[q] + dm * sg[q]
+            if K == 1:
+                h = weight[grp, 0] * sg[q0]     # Σ g·γ
+                hx = weight[grp, 0] * sgx[q0]   # Σ g·γ·x̂_B
+                dbc[grp, 0] += sg[q0]
+                dwc[grp, 0] += rm * sgx[q0] + dm * sg[q0]
+            else:
+                h = 0.0
+                hx = 0.0
+                for k in range(K):
+                    q = q0 + k
+                    h += weight[grp, k] * sg[q]
+                    hx += weight[grp, k] * sgx[q]
+                    dbc[grp, k] += sg[q]
+                    dwc[grp, k] += rm * sgx[q] + dm * sg[q]
             f = rm * rstd[m]
             bm = f * h * inv_count if with_mean else 0.0
             km = f * rstd[m] * hx * inv_count if with_var else 0.0
-            for k in range(K):
-                alpha[q0 + k] = f * weight[grp, k]
-                beta[q0 + k] = bm
-                kappa[q0 + k] = km
+            if K == 1:
+                alpha[q0], beta[q0], kappa[q0] = f * weight[grp, 0], bm, km
+            else:
+                for k in range(K):
+                    alpha[q0 + k] = f * weight[grp, k]
+                    beta[q0 + k] = bm
+                    kappa[q0 + k] = km
             q0 += K
+            grp = grp + 1 if grp + 1 < G else 0
         # pass 2: dx
         if need_dx != 0.0:
             _grad_affine(g, x, dx, m_lo * L, (m_hi - m_lo) * K, S, mu, alpha, beta, kappa)
