@@ -102,7 +102,7 @@ class Function:
 
     def __init__(self, *parents):
         self.parents = parents
-        self.needs_input_grad = tuple(p.requires_grad for p in parents)
+        self.needs_input_grad = tuple([p._requires_grad for p in parents])
         self.scope = _module_scope
 
     @classmethod
@@ -910,7 +910,8 @@ def _backward(roots, root_grads, retain_graph, capture=None):
                 grads[key], owned[key] = grads[key] + pg, True
             else:
                 grads[key] = pg
-                owned[key] = pg is not g and _fresh(pg) and sum(q is pg for q in parent_grads) == 1
+                owned[key] = (pg is not g and _fresh(pg)
+                              and (len(parent_grads) == 1 or sum(q is pg for q in parent_grads) == 1))
         if not retain_graph:
             ctx.release()
 
