@@ -56,7 +56,7 @@ has one element per (n, m)). A block is a sequence of *runs*, one per (m, k),
 of S contiguous elements sharing μ, rstd, γ and β: long runs (S >= RUN_MIN:
 BatchNorm2d, GroupNorm, InstanceNorm) are walked with scalar coefficients,
 short ones (BatchNorm1d) with per-position coefficient vectors, and rows
-(N == 1, S == 1: LayerNorm, RMSNorm) with the weight row itself, so every
+(N == 1, S == 1, K > 1: LayerNorm, RMSNorm) with the weight row itself, so every
 inner loop is contiguous and vectorised. Blocks are dealt out to the
 caller's number of chunks (n_chunks: 1 for the serial twin, at most
 MAX_CHUNKS for the parallel one), the unit of parallel work; the backward
