@@ -495,12 +495,11 @@ def _row_statistics(seg, center, scale, eps):
         s1 += dev
         s2 += dev * dev
     md = s1 / K
-    if center == 0.0:
-        return 0.0, s2 / K if scale != 0.0 else math.nan, _rsqrt(s2 / K + eps) if scale != 0.0 else 1.0
+    mu = c + md if center != 0.0 else 0.0
     if scale == 0.0:
-        return c + md, math.nan, 1.0
-    v = max(s2 / K - md * md, 0.0)
-    return c + md, v, _rsqrt(v + eps)
+        return mu, math.nan, 1.0
+    v = max(s2 / K - md * md, 0.0) if center != 0.0 else s2 / K
+    return mu, v, _rsqrt(v + eps)
 
 
 @inline_helper
