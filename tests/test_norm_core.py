@@ -22,6 +22,7 @@ LAYOUTS = [
 BIG_LAYOUTS = [
     ("layer_many", (1, 600, 5, 1), 1),      # LayerNorm with 600 rows: dγ/dβ partials flushed many times
     ("bn_rows", (37, 6, 1, 3), 6),          # BatchNorm1d: rows four at a time, flushes, a remainder of 1
+    ("columns_groups", (9, 6, 1, 1), 3),    # columns with G < M: affine parameters repeat every 3
 ]
 OPTIONS = [
     ("default", {}),
@@ -224,6 +225,42 @@ def test_parallel_twin_on_a_large_input_matches_numpy():
     np.testing.assert_allclose(dx.numpy().reshape(N, C, S), dx_ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(dw.numpy().ravel(), (g3 * xhat).sum(axis=(0, 2)), rtol=1e-4)
     np.testing.assert_allclose(db.numpy().ravel(), g3.sum(axis=(0, 2)), rtol=1e-4)
+
+
+@pytest.mark.parametrize("opt_name,options", OPTIONS)
+@pytest.mark.parametrize("layout,G", [((9, 1100, 1, 1), 1100),   # columns: 5 blocks, 5 chunks
+                                      ((1, 40, 9, 1), 1),        # rows
+                                      ((3, 40, 1, 2), 40),       # short runs
+                                      ((1, 40, 1, 17), 8)])      # long runs
+def test_serial_and_parallel_twins_in_chunks_match_the_reference(layout, G, opt_name, options):
+    """The kernels called directly, each twin with its own chunk count (the parallel
+    one in several chunks: one partial dγ/dβ per chunk), against the numpy references."""
+    rng = np.random.default_rng(12)
+    N, M, K, S = layout
+    x = rng.standard_normal((N, M * K * S)) * 3 + 2
+    w, b = rng.uniform(0.5, 2, (G, K)), rng.standard_normal((G, K))
+    ref_mean, ref_rstd = rng.standard_normal(M) + 2, rng.uniform(0.2, 0.5, M)
+    flags = dict(center=1.0, scale=1.0, batch_stats=1.0, r_max=1.0, d_max=0.0)
+    flags.update({k: float(v) for k, v in options.items()})
+    scalars = (1e-5, flags["center"], flags["scale"], flags["batch_stats"], flags["r_max"], flags["d_max"])
+    expected = KN._ref_forward(x, w, b, ref_mean, ref_rstd, *scalars)
+    g = rng.standard_normal(x.shape)
+    for parallel in (False, True):
+        chunks = KN.n_chunks(M, K * S, parallel)
+        assert chunks == 1 or (parallel and chunks > 1)
+        twin = KN.norm_forward.parallel if parallel else KN.norm_forward.serial
+        outs = [np.empty_like(x)] + [np.empty(M) for _ in range(5)]
+        twin(x, w, b, ref_mean, ref_rstd, *outs, *scalars, chunks)
+        for o, e in zip(outs, expected):
+            np.testing.assert_allclose(o, e, rtol=1e-11, atol=1e-12)
+        mean, _, rstd, r, d = outs[1:]
+        dx, dw, db = np.empty_like(x), np.empty((chunks, G, K)), np.empty((chunks, G, K))
+        twin = KN.norm_backward.parallel if parallel else KN.norm_backward.serial
+        twin(g, x, w, mean, rstd, r, d, dx, dw, db, *scalars[1:4], 1.0)
+        ref_dx, ref_dw, ref_db = KN._ref_backward(g, x, w, mean, rstd, r, d, *scalars[1:4], 1.0)
+        np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(dw.sum(axis=0), ref_dw[0], rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(db.sum(axis=0), ref_db[0], rtol=1e-10, atol=1e-12)
 
 
 def test_blocking_covers_every_statistic_once():

@@ -55,9 +55,11 @@ x[n, block] has at least BLOCK contiguous elements (BatchNorm1d on (N, C)
 has one element per (n, m)). A block is a sequence of *runs*, one per (m, k),
 of S contiguous elements sharing μ, rstd, γ and β: long runs (S >= RUN_MIN:
 BatchNorm2d, GroupNorm, InstanceNorm) are walked with scalar coefficients,
-short ones (BatchNorm1d) with per-position coefficient vectors, and rows
-(N == 1, S == 1, K > 1: LayerNorm, RMSNorm) with the weight row itself, so every
-inner loop is contiguous and vectorised. Blocks are dealt out to the
+short ones (BatchNorm1d) with per-position coefficient vectors, rows
+(N == 1, S == 1, K > 1: LayerNorm, RMSNorm) with the weight row itself, and
+columns (N > 1, S == K == 1: BatchNorm1d on (N, C)) with the short-run passes
+and a single loop over the statistics between them, so every inner loop is
+contiguous and vectorised. Blocks are dealt out to the
 caller's number of chunks (n_chunks: 1 for the serial twin, at most
 MAX_CHUNKS for the parallel one), the unit of parallel work; the backward
 writes one partial dγ/dβ per chunk (the caller sums them), so results do not
@@ -270,6 +272,14 @@ def _affine(x, y, p0, n_runs, S, mu, a, b):
         return
     coef = np.empty((3, width), x.dtype)  # per position: hi, a, b − lo·a
     _per_position_affine(mu, a, b, n_runs, S, T, coef)
+    _affine_positions(x, y, p0, coef)
+
+
+@helper
+def _affine_positions(x, y, p0, coef):
+    """y = (x − hi)·a + b at the columns p0 + j of every row, with per-position
+    coefficients coef[:, j] = (hi, a, b) in the input's precision."""
+    width = coef.shape[1]
     hp, ap, bp = coef[0], coef[1], coef[2]
     for n in range(x.shape[0]):
         row = x[n, p0:p0 + width]
@@ -383,6 +393,14 @@ def _grad_affine(g, x, dx, p0, n_runs, S, mu, alpha, beta, kappa):
     _per_position_affine(mu, neg_kappa, neg_beta, n_runs, S, T, coef)
     for q in range(n_runs):
         coef[3, q * S:(q + 1) * S] = T(alpha[q])
+    _grad_affine_positions(g, x, dx, p0, coef)
+
+
+@helper
+def _grad_affine_positions(g, x, dx, p0, coef):
+    """dx = alpha·g + (x − hi)·(−kappa) + (lo·kappa − beta) at the columns p0 + j of
+    every row, with coef[:, j] = (hi, −kappa, lo·kappa − beta, alpha) in the input's precision."""
+    width = coef.shape[1]
     hp, kp, bp, ap = coef[0], coef[1], coef[2], coef[3]
     for n in range(x.shape[0]):
         grow = g[n, p0:p0 + width]
@@ -413,6 +431,20 @@ def _per_statistic(run_sums, m0, m1, K, scale, out):
             t += run_sums[q]
             q += 1
         out[m] = t * scale
+
+
+@inline_helper
+def _statistics(s1, s2, c, inv_count, center, scale, eps):
+    """(μ, v, rstd) of one statistic from the float64 sums s1 = Σ (x − c) and
+    s2 = Σ (x − c)² of its values (c = 0 when not centering), inv_count = 1/their
+    number: μ = c + mean(x − c), or 0 without centering; v = the biased variance,
+    or the mean square without centering; v = nan and rstd = 1 without scaling."""
+    md = s1 * inv_count
+    mu = c + md if center != 0.0 else 0.0
+    if scale == 0.0:
+        return mu, math.nan, 1.0
+    v = max(s2 * inv_count - md * md, 0.0) if center != 0.0 else s2 * inv_count
+    return mu, v, _rsqrt(v + eps)
 
 
 @inline_helper
@@ -484,8 +516,7 @@ def _block_statistics(x, m0, m1, K, S, eps, center, scale, r_max, d_max, ref_mea
 @inline_helper
 def _row_statistics(seg, center, scale, eps):
     """(μ, v, rstd) of one row: float64 sums of x − c about the row's first value c
-    (one pass, see _shifted_moments); μ = 0 without centering (the mean square),
-    v = nan and rstd = 1 without scaling."""
+    (one pass, see _shifted_moments and _statistics)."""
     K = seg.shape[0]
     c = np.float64(seg[0]) if (center != 0.0 and K > 0) else 0.0
     s1 = 0.0
@@ -494,12 +525,7 @@ def _row_statistics(seg, center, scale, eps):
         dev = np.float64(seg[k]) - c
         s1 += dev
         s2 += dev * dev
-    md = s1 / K
-    mu = c + md if center != 0.0 else 0.0
-    if scale == 0.0:
-        return mu, math.nan, 1.0
-    v = max(s2 / K - md * md, 0.0) if center != 0.0 else s2 / K
-    return mu, v, _rsqrt(v + eps)
+    return _statistics(s1, s2, c, 1.0 / K if K > 0 else math.nan, center, scale, eps)
 
 
 @inline_helper
@@ -545,6 +571,67 @@ def _row_dx(gseg, xseg, dxseg, w, hi, f, k, b):
     """dx = f·γ·g − k·(x − hi) − b over one row, in the input's precision."""
     for j in range(xseg.shape[0]):
         dxseg[j] = f * w[j] * gseg[j] - k * (xseg[j] - hi) - b
+
+
+# Columns: N > 1 and S == K == 1 (BatchNorm1d on (N, C)): statistic m is the column
+# x[:, m], so runs, statistics and positions coincide. Each pass is a short-run pass
+# of the block path; what differs is ONE loop over the statistics between them (the
+# block path's many small loops cost ~15 ns per statistic forward, ~19 backward).
+
+@helper
+def _columns_forward(x, y, m0, m1, weight, bias, ref_mean, ref_rstd, mean, var, rstd, r, d,
+                     eps, center, scale, batch_stats, r_max, d_max, inv_count, shift, sums, sums2, pos):
+    """Statistics m0..m1 and their columns of y: float64 moments about each column's
+    first value (_shifted_moments), one loop for μ, v, rstd, r, d and the output's
+    coefficients, one output pass (_affine_positions)."""
+    T = y.dtype.type
+    G = weight.shape[0]
+    width = m1 - m0
+    if batch_stats != 0.0:
+        for j in range(width):
+            shift[j] = np.float64(x[0, m0 + j]) if center != 0.0 else 0.0
+        _shifted_moments(x, m0, width, 1, shift, sums, sums2, pos)
+    coef = np.empty((3, width), y.dtype)   # per column: hi, a, b − lo·a
+    grp = m0 % G
+    for j in range(width):
+        m = m0 + j
+        if batch_stats != 0.0:
+            mu, v, rs = _statistics(sums[j], sums2[j], shift[j], inv_count, center, scale, eps)
+            rm, dm = _correction(mu, rs, ref_mean[m], ref_rstd[m], scale, r_max, d_max)
+        else:
+            mu, v, rs, rm, dm = ref_mean[m], math.nan, ref_rstd[m], 1.0, 0.0
+        mean[m], var[m], rstd[m], r[m], d[m] = mu, v, rs, rm, dm
+        a = rm * rs * weight[grp, 0]
+        hi, lo = _split(mu, T)
+        coef[0, j], coef[1, j], coef[2, j] = hi, T(a), T(weight[grp, 0] * dm + bias[grp, 0] - lo * a)
+        grp = grp + 1 if grp + 1 < G else 0
+    _affine_positions(x, y, m0, coef)
+
+
+@helper
+def _columns_backward(g, x, dx, m0, m1, weight, mean, rstd, r, d, dwc, dbc,
+                      inv_count, with_mean, with_var, need_dx, sg, sgx, pos):
+    """dγ, dβ partials and the columns m0..m1 of dx: one pass for Σ g and Σ g·x̂_B
+    (_grad_moments), one loop for dγ, dβ and the coefficients of dx, one dx pass."""
+    T = x.dtype.type
+    G = weight.shape[0]
+    width = m1 - m0
+    _grad_moments(g, x, m0, width, 1, mean[m0:m1], rstd[m0:m1], sg, sgx, pos)
+    coef = np.empty((4, width), x.dtype)   # per column: hi, −kappa, lo·kappa − beta, alpha
+    grp = m0 % G
+    for j in range(width):
+        m = m0 + j
+        rm, dm, w = r[m], d[m], weight[grp, 0]
+        dbc[grp, 0] += sg[j]
+        dwc[grp, 0] += rm * sgx[j] + dm * sg[j]
+        f = rm * rstd[m]
+        bm = f * w * sg[j] * inv_count if with_mean else 0.0               # mean(h)
+        km = f * rstd[m] * w * sgx[j] * inv_count if with_var else 0.0      # mean(h·x̂_B)·rstd
+        hi, lo = _split(mean[m], T)
+        coef[0, j], coef[1, j], coef[2, j], coef[3, j] = hi, T(-km), T(lo * km - bm), T(f * w)
+        grp = grp + 1 if grp + 1 < G else 0
+    if need_dx != 0.0:
+        _grad_affine_positions(g, x, dx, m0, coef)
 
 
 @helper
@@ -658,6 +745,7 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
     # NOTE: K > 1: a "row" of one element (BatchNorm1d on one sample, in eval) costs
     # ~170 ns per row here, the short-run path ~20 ns per statistic
     rows = N == 1 and S == 1 and K > 1   # LayerNorm, RMSNorm: no per-run scratch (see _row_statistics)
+    cols = N > 1 and S == 1 and K == 1   # BatchNorm1d on (N, C): see _columns_forward
     # NOTE: for rows the scratch below is not allocated: 5 arrays per chunk cost
     # LayerNorm on 256×1024 about a tenth of its forward
     runs_max = 0 if rows else (1 if N == 1 else -(-n_blocks // n_chunk)) * per_block * K
@@ -667,11 +755,15 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
     mu = np.empty(runs_max)     # per run: μ of its statistic
     a = np.empty(runs_max)      # per run: r·rstd·γ
     b = np.empty(runs_max)      # per run: γ·d + β
-    pos = np.empty((3, runs_max * S if S < RUN_MIN else 0))   # short runs: per-position scratch
+    pos = np.empty((3, runs_max * S if S < RUN_MIN and not cols else 0))   # short runs: per-position scratch
     lo, hi, unit = _units(c, n_blocks, n_chunk, N)
     for u0 in range(lo, hi, unit):
         u1 = min(hi, u0 + unit)
         m_lo, m_hi = u0 * per_block, min(M, u1 * per_block)
+        if cols:
+            _columns_forward(x, y, m_lo, m_hi, weight, bias, ref_mean, ref_rstd, mean, var, rstd, r, d,
+                             eps, center, scale, batch_stats, r_max, d_max, inv_count, mu, sums, sums2, pos)
+            continue
         if rows:
             # NOTE: the row helpers take row slices and scalars and return scalars; the
             # statistics arrays are written here. Passing them into an inlined helper
@@ -735,6 +827,7 @@ def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbi
     N, M, K, S, G, L = _layout(x, mean.shape[0], weight)
     per_block, n_blocks = blocking(M, L)
     rows = N == 1 and S == 1 and K > 1   # LayerNorm, RMSNorm: no per-run scratch (as in _forward_chunk)
+    cols = N > 1 and S == 1 and K == 1   # BatchNorm1d on (N, C): see _columns_backward
     runs_max = 0 if rows else (1 if N == 1 else -(-n_blocks // n_chunk)) * per_block * K
     inv_count = 1.0 / (N * L) if N * L > 0 else math.nan
     with_mean = batch_stats != 0.0 and center != 0.0
@@ -758,6 +851,10 @@ def _backward_chunk(c, n_chunk, g, x, weight, mean, rstd, r, d, dx, dweight, dbi
     for u0 in range(lo, hi, unit):
         u1 = min(hi, u0 + unit)
         m_lo, m_hi = u0 * per_block, min(M, u1 * per_block)
+        if cols:
+            _columns_backward(g, x, dx, m_lo, m_hi, weight, mean, rstd, r, d, dweight[c], dbias[c],
+                              inv_count, with_mean, with_var, need_dx, sg, sgx, pos)
+            continue
         if rows:  # LayerNorm, RMSNorm: every pass over a row reads it from L1
             for m in range(m_lo, m_hi):
                 row = slice(m * K, (m + 1) * K)
