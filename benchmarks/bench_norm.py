@@ -51,6 +51,10 @@ from tinygrad_norm.kernels.jit import PARALLEL_MIN, _choose_threading_layer
 from tinygrad_norm import nn
 
 
+# Layer and copy take turns this long before the samples count (see _timing.interleaved)
+WARMUP_SECONDS = 0.3
+
+
 @njit(parallel=True, cache=True)
 def _copy(src, dst):
     for i in prange(src.size):
@@ -83,7 +87,7 @@ def _measure(layer, shape, repeats):
     # first; only the winner takes turns with the layer (see the module docstring).
     t_parallel, t_serial = medians(list(copies.values()), repeats, warmup=1)
     kind = "parallel" if t_parallel < t_serial else "serial"
-    t_layer, t_copy = medians([step, copies[kind]], repeats, warmup=1)
+    t_layer, t_copy = medians([step, copies[kind]], repeats, warmup=1, warmup_seconds=WARMUP_SECONDS)
     bandwidth = 2 * src.nbytes / t_copy  # a copy reads and writes the array once
     floor = 5 * src.nbytes / bandwidth   # fwd: read x, write y; bwd: read g, x, write dx
     return t_layer, floor, bandwidth, kind
