@@ -252,6 +252,20 @@ def test_gradient_views_of_shared_memory_are_copied_and_sole_views_are_not():
     a.grad.mul_(10)
     assert b.grad.numpy().tolist() == [1, 1, 1]
 
+    class _SameArrayTwice(Function):   # backward returns ONE new array for both inputs
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, g):
+            fresh = g * 1
+            return fresh, fresh
+
+    c, d = tn.ones(3, requires_grad=True), tn.ones(3, requires_grad=True)
+    _SameArrayTwice.apply(c, d).backward(np.ones(3, np.float32))
+    assert not np.shares_memory(c.grad.numpy(), d.grad.numpy())
+    c.grad.mul_(10)
+    assert d.grad.numpy().tolist() == [1, 1, 1]
+
     x = tn.ones(2, 3, requires_grad=True)
     _ReshapedFresh.apply(x, keep=True).backward(np.ones((2, 3), np.float32))
     kept = _ReshapedFresh.kept.pop()

@@ -897,21 +897,24 @@ def _backward(roots, root_grads, retain_graph, capture=None):
         parent_grads = ctx.backward(g)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)
+        # ids of the returned arrays: one returned for two parents is shared (see below)
+        returned = [id(q) for q in parent_grads] if len(parent_grads) > 1 else None
         for p, pg in zip(ctx.parents, parent_grads):
             if pg is None or not p._requires_grad:
                 continue
             if pg.shape != p.shape:  # an op's backward is wrong: say which
                 raise RuntimeError(f"internal error: backward of {ctx!r} returned a gradient of shape "
                                    f"{pg.shape} for an input of shape {p.shape}")
-            if pg.dtype != p.dtype:
+            converted = pg.dtype != p.dtype
+            if converted:  # a new array that no one else holds
                 pg = pg.astype(p.dtype)
             key = id(p)
             if key in grads:
                 grads[key], owned[key] = grads[key] + pg, True
             else:
                 grads[key] = pg
-                owned[key] = (pg is not g and _fresh(pg)
-                              and (len(parent_grads) == 1 or sum(q is pg for q in parent_grads) == 1))
+                owned[key] = converted or (pg is not g and _fresh(pg)
+                                           and (returned is None or returned.count(id(pg)) == 1))
         if not retain_graph:
             ctx.release()
 

@@ -71,7 +71,8 @@ class Normalize(Function):
         b2 = (np.ascontiguousarray(next(params), dtype).reshape(G, K) if affine[1]
               else np.zeros((G, K), dtype))
         if reference is None:
-            ref_mean, ref_rstd = np.zeros(M), np.ones(M)
+            ref_mean, ref_rstd = np.zeros((2, M))   # (0, 1): one allocation, not two
+            ref_rstd[:] = 1.0
         else:
             ref_mean, ref_rstd = (np.ascontiguousarray(a, np.float64).reshape(M) for a in reference)
         y = np.empty(x.shape, dtype)
@@ -116,7 +117,7 @@ def normalize(x, weight, bias, layout, groups, eps, **options):
     """Run the fused core on Tensors; returns (y, ctx) where ctx holds the
     statistics used (ctx.mean, ctx.var, ctx.rstd, ctx.r, ctx.d)."""
     params = [p for p in (weight, bias) if p is not None]
-    return Normalize.apply_with_ctx(x, *params, layout=tuple(int(v) for v in layout),
+    return Normalize.apply_with_ctx(x, *params, layout=tuple(map(int, layout)),
                                     groups=int(groups), eps=eps,
                                     affine=(weight is not None, bias is not None), **options)
 
