@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 import tinygrad_norm as tn
+from tinygrad_norm._progress import progress_bar
 from tinygrad_norm.nn import functional as F
 
 # Flags that must match between a checkpoint and a resumed run (the rest,
@@ -62,38 +63,6 @@ def make_parser(description, defaults):
                                                      "or the user cache directory; downloaded if missing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
-
-
-# ------------------------------------------------------------------ progress bar
-
-class ProgressBar:
-    """A one-line bar on stderr, redrawn with '\\r' (at most 10 times a second).
-    When stderr is not a terminal only the final line of each epoch is written."""
-
-    def __init__(self, total, prefix, enabled=True, stream=None):
-        self.total, self.prefix, self.enabled = total, prefix, enabled
-        self.stream = stream or sys.stderr
-        self.live = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.start = self.last_draw = time.perf_counter()
-
-    def update(self, done, loss):
-        now = time.perf_counter()
-        if self.live and (now - self.last_draw >= 0.1 or done == self.total):
-            self.last_draw = now
-            self.stream.write("\r" + self._line(done, loss, now))
-            self.stream.flush()
-
-    def close(self, done, loss):
-        if self.enabled:
-            self.stream.write(("\r" if self.live else "") + self._line(done, loss, time.perf_counter()) + "\n")
-            self.stream.flush()
-
-    def _line(self, done, loss, now):
-        width = 25
-        filled = int(width * done / max(self.total, 1))
-        rate = done / max(now - self.start, 1e-9)
-        return (f"{self.prefix} [{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} "
-                f"loss {loss:.4f} {rate:.1f} it/s")
 
 
 # ------------------------------------------------------------------ the run
@@ -218,7 +187,8 @@ def run(args, build_model, flatten, name):
         stream = batches_from(loader, *position, args.limit_batches)
         while step < total_steps and not stopped:
             epoch = position[0]
-            bar = ProgressBar(per_epoch, f"epoch {epoch + 1}/{args.epochs}", enabled=not args.no_progress)
+            bar = progress_bar(per_epoch, f"epoch {epoch + 1}/{args.epochs}", initial=position[1], unit="step",
+                               enabled=not args.no_progress)
             epoch_start = time.perf_counter()
             if position[1] == 0:
                 losses = []  # this epoch's losses (a resumed epoch keeps those from before)
@@ -234,14 +204,14 @@ def run(args, build_model, flatten, name):
                 losses.append(float(loss.item()))
                 if not math.isfinite(losses[-1]):
                     raise SystemExit(f"the loss became {losses[-1]} at step {step}: lower --lr")
-                bar.update(i + 1, float(np.mean(losses[-50:])))
+                bar.update(1)
+                bar.set_postfix_str(f"loss {np.mean(losses[-50:]):.4f}", refresh=False)
                 if args.checkpoint_every and step % args.checkpoint_every == 0:
                     save()
                 if stop.requested or (args.stop_after is not None and step >= args.stop_after):
                     stopped = True
                     break
-            bar.close(per_epoch if position[0] > epoch else position[1],
-                      float(np.mean(losses[-50:])) if losses else float("nan"))
+            bar.close()
             if position[0] > epoch:  # a finished epoch: evaluate and checkpoint
                 acc = evaluate(model, x_test, y_test, limit=args.limit_batches)
                 history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)), "test_accuracy": acc})

@@ -32,7 +32,7 @@ def quick_run(tmp_path_factory, name, overrides=None, mode="quick"):
     out = tmp_path_factory.mktemp("runs")
     with mnist_data():
         results = lab.run(name, mode=mode, out=out, overrides=overrides, progress=False, stream=False)
-    return out / name.replace("-", "_"), results
+    return out / results["folder"], results
 
 
 def strict_json(path):

@@ -106,4 +106,5 @@ def test_command_line_entry_point(tmp_path):
                            "--epochs", "1", "--hidden", "32"], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "test accuracy:" in proc.stdout
-    assert "epoch 1/1 [#########################] 2/2 loss" in proc.stderr  # the bar's final line
+    last = proc.stderr.replace("\r", "\n").strip().splitlines()[-1]     # the bar's final line (tqdm)
+    assert last.startswith("epoch 1/1: 100%") and "2/2" in last and "loss " in last

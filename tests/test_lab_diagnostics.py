@@ -24,8 +24,8 @@ def quick(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     with mnist_data():
         assert cli.main(["run", "diagnostics", "--quick", "--out", str(out), "--no-progress"]) == 0
-    results = strict_json(out / "diagnostics" / "results.json")
-    return out / "diagnostics", results
+    folder = out / "diagnostics" / "quick" / "seed-0"
+    return folder, strict_json(folder / "results.json")
 
 
 def test_karpathy_init_gain_and_last_layer_scaling():

@@ -32,8 +32,8 @@ def quick(tmp_path_factory, mnist_env):
     """`tinygrad-norm run ioffe --quick` in a temporary directory: (output dir, results)."""
     out = tmp_path_factory.mktemp("runs")
     assert cli.main(["run", "ioffe", "--quick", "--out", str(out), "--no-progress"]) == 0
-    results = strict_json(out / "ioffe" / "results.json")
-    return out / "ioffe", results
+    folder = out / "ioffe" / "quick" / "seed-0"
+    return folder, strict_json(folder / "results.json")
 
 
 def test_eval_schedule_follows_the_protocol():
@@ -156,7 +156,7 @@ def test_huge_learning_rate_is_recorded_as_diverged(tmp_path, mnist_env):
         assert k is not None and k < 10 and results["arms"][arm]["steps_done"] == k
     assert len(results["claims"]) == 1 and results["claims"][0]["verdict"] == "FAIL"
     assert "diverged at step" in results["claims"][0]["measured"]
-    report = (tmp_path / "ioffe" / "report.md").read_text()
+    report = (tmp_path / results["folder"] / "report.md").read_text()
     assert f"bn diverged at step {results['arms']['bn']['diverged_at']}" in report
 
 

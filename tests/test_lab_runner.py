@@ -4,7 +4,6 @@ A toy experiment (a small regression net with Dropout and SGD momentum, so that 
 resumed run needs the random generator, the momentum buffers and the data
 position back) stands in for the papers: it runs in a fraction of a second.
 """
-import io
 import os
 import signal
 
@@ -14,7 +13,8 @@ import pytest
 import tinygrad_norm as tn
 from tinygrad_norm import cli, lab, nn
 from tinygrad_norm.data import DataLoader
-from tinygrad_norm.lab import runner
+from tinygrad_norm.lab import blas, experiment, runner, training
+from tinygrad_norm.lab.rundir import run_dir
 from tinygrad_norm.nn import functional as F
 from tinygrad_norm.optim import SGD
 
@@ -88,7 +88,7 @@ TOY = lab.Experiment(
 def toy_registered():
     lab.register(TOY)
     yield
-    runner._REGISTRY.pop("toy", None)
+    experiment._REGISTRY.pop("toy", None)
 
 
 def run_toy(out, **kw):
@@ -108,7 +108,8 @@ def comparable(results):
 
 def test_run_writes_results_report_and_figures(tmp_path):
     results = run_toy(tmp_path, mode="default", seed=3)
-    out = tmp_path / "toy"
+    out = run_dir(tmp_path, "toy", "default", 3)
+    assert out == tmp_path / "toy" / "default" / "seed-3"
     saved = strict_json(out / "results.json")
     assert saved["experiment"] == "toy" and saved["mode"] == "default" and saved["seed"] == 3
     assert saved["config"] == {"lr": 0.01, "steps": 40, "checkpoint_every": 10, "mode": "default", "seed": 3}
@@ -121,14 +122,15 @@ def test_run_writes_results_report_and_figures(tmp_path):
     assert saved["claims"][0] == {"claim": "small: the loss decreases", "measured": results["claims"][0]["measured"],
                                   "threshold": "last < first", "passed": True,
                                   "value": pytest.approx(results["claims"][0]["value"]), "section": "small",
-                                  "verdict": "PASS"}
+                                  "kind": "claim", "rule": None, "verdict": "PASS"}
     assert saved["passed"] == 2 and saved["failed"] == 0
     assert (out / "loss.png").read_bytes()[:8] == PNG_MAGIC
     report = (out / "report.md").read_text()
     assert "| # | claim | measured | threshold | verdict |" in report
     assert "| small | small: the loss decreases |" in report and "**PASS**" in report
     assert "tinygrad-norm run toy --seed 3" in report and "wall time" in report
-    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]    # atomic writes leave no temp files
+    assert not [p for p in out.iterdir() if p.name.endswith(".part")]   # atomic writes leave no temp files
+    assert not (out / ".lock").exists()                                 # the lock goes with the run
 
 
 def test_seed_changes_the_run_and_same_seed_repeats_it(tmp_path):
@@ -139,16 +141,11 @@ def test_seed_changes_the_run_and_same_seed_repeats_it(tmp_path):
     assert a["arms"]["small"]["curves"] != c["arms"]["small"]["curves"]
 
 
-def test_progress_bar_shows_step_and_loss():
-    stream = io.StringIO()
-    bar = runner.ProgressBar("toy/small", 100, stream=stream)
-    for step in range(1, 101):
-        bar.update(step, 0.5 / step)
-    bar.close(100, 0.005)
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 10                     # not a terminal: one line per 10 %
-    assert lines[0].startswith("toy/small") and "10/100" in lines[0] and "loss 0.0500" in lines[0]
-    assert "100/100" in lines[-1] and "loss 0.0050" in lines[-1] and "it/s" in lines[-1]
+def test_progress_bar_shows_step_and_loss(tmp_path, capsys):
+    run_toy(tmp_path, progress=True)
+    err = capsys.readouterr().err
+    last = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("toy/large")][-1]
+    assert "40/40" in last and "loss " in last and "step/s" in last
 
 
 # ------------------------------------------------------------------ resuming
@@ -164,9 +161,9 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         run_toy(tmp_path / "cut", callback=interrupt_at_23)
-    ckpt = tmp_path / "cut" / "toy" / "checkpoints" / "default-seed0"
-    assert sorted(p.name for p in ckpt.iterdir()) == ["large.npz", "small.npz"]
-    assert not (tmp_path / "cut" / "toy" / "results.json").exists()
+    folder = run_dir(tmp_path / "cut", "toy", "default", 0)
+    assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["large.npz", "small.npz"]
+    assert not (folder / "results.json").exists() and not (folder / ".lock").exists()
 
     seen.clear()
     resumed = run_toy(tmp_path / "cut", callback=lambda arm, step, loss: seen.append((arm, step)))
@@ -216,13 +213,28 @@ def test_finished_run_is_not_retrained_unless_restarted(tmp_path):
     assert len(calls) == 80 and comparable(restarted) == comparable(first)
 
 
-def test_checkpoint_of_another_configuration_is_not_used(tmp_path, capsys):
-    run_toy(tmp_path, overrides={"lr": 0.02})
+def test_checkpoint_of_another_configuration_is_not_used(tmp_path, capsys, monkeypatch):
+    """The same folder with another configuration (the protocol's defaults changed since)."""
+    run_toy(tmp_path)
+    monkeypatch.setitem(TOY.modes, "default", dict(TOY.modes["default"], lr=0.012))
     calls = []
-    other = run_toy(tmp_path, callback=lambda *a: calls.append(a), progress=True)
-    assert len(calls) == 80 and other["arms"]["small"]["resumed_from"] is None
+    other = run_toy(tmp_path, callback=lambda *a: calls.append(a))
+    assert calls[0] == ("small", 1, calls[0][2]) and other["arms"]["small"]["resumed_from"] is None
     assert "made with another configuration" in capsys.readouterr().err
     assert comparable(other) == comparable(run_toy(tmp_path / "fresh"))
+
+
+def test_settings_and_seeds_get_their_own_folders(tmp_path, capsys):
+    """`--seed 1` or `--set lr=...` never overwrites another run; a setting equal to the
+    protocol's own value is no setting at all."""
+    base = run_toy(tmp_path)
+    run_toy(tmp_path, seed=1)
+    run_toy(tmp_path, overrides={"lr": 0.02})
+    same = run_toy(tmp_path, overrides={"lr": 0.01})              # the default's own lr
+    assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == ["default", "default-lr=0.02"]
+    assert sorted(p.name for p in (tmp_path / "toy" / "default").iterdir()) == ["seed-0", "seed-1"]
+    assert same["overrides"] == {} and comparable(same) == comparable(base)
+    assert "reusing its checkpoint" in capsys.readouterr().err     # said even with progress off
 
 
 # ------------------------------------------------------------------ divergence
@@ -234,10 +246,12 @@ def test_diverging_configuration_is_recorded_not_raised(tmp_path):
         assert k is not None and 0 < k < 40
         assert results["arms"][arm]["steps_done"] == k
     assert results["arms"]["large"]["diverged_at"] <= results["arms"]["small"]["diverged_at"]
-    saved = strict_json(tmp_path / "toy" / "results.json")     # inf/NaN losses became null
+    folder = run_dir(tmp_path, "toy", "default", 0, {"lr": 50.0})
+    assert folder.name == "seed-0" and folder.parent.name == "default-lr=50.0"
+    saved = strict_json(folder / "results.json")     # inf/NaN losses became null
     assert saved["arms"]["small"]["final_loss"] is None
     assert [c["verdict"] for c in saved["claims"]] == ["FAIL", "FAIL"]
-    report = (tmp_path / "toy" / "report.md").read_text()
+    report = (folder / "report.md").read_text()
     assert f"small diverged at step {results['arms']['small']['diverged_at']}" in report
     # re-running a diverged run does not train again
     calls = []
@@ -259,14 +273,14 @@ def test_errors_name_the_problem(tmp_path):
         lab.register("toy")
     unseeded = DataLoader(np.zeros((10, 2), np.float32), batch_size=2, shuffle=True)
     with pytest.raises(ValueError, match="DataLoader with a seed"):
-        runner._batch_source(unseeded, 0)
+        training._batch_source(unseeded, 0)
 
 
 def test_batch_source_resumes_mid_epoch():
     loader = DataLoader(np.arange(10, dtype=np.float32)[:, None], batch_size=3, shuffle=True, seed=5)  # 4 per epoch
-    full = runner._batch_source(loader, 0)
+    full = training._batch_source(loader, 0)
     stream = [full()[0].numpy().ravel().tolist() for _ in range(11)]
-    later = runner._batch_source(loader, 6)
+    later = training._batch_source(loader, 6)
     assert [later()[0].numpy().ravel().tolist() for _ in range(5)] == stream[6:11]
     assert stream[0] != stream[4]               # a new order in the second epoch
 
@@ -292,11 +306,11 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatc
 
 
 def test_blas_threads_restores_the_setting():
-    controls = runner._openblas_thread_controls()
+    controls = blas._openblas_thread_controls()
     if not controls:
         pytest.skip("numpy does not use OpenBLAS here (or this is not Linux)")
     before = [get() for get, _ in controls]
-    with runner.blas_threads(1):
+    with blas.blas_threads(1):
         assert all(get() == 1 for get, _ in controls)
     assert [get() for get, _ in controls] == before
 
@@ -311,9 +325,10 @@ def test_cli_list_and_run(tmp_path, capsys):
     assert cli.main(["run", "toy", "--quick", "--seed", "4", "--out", str(tmp_path), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "2/2 claims PASS" in out and "Wall time" in out
-    saved = strict_json(tmp_path / "toy" / "results.json")
+    folder = run_dir(tmp_path, "toy", "quick", 4)
+    saved = strict_json(folder / "results.json")
     assert saved["mode"] == "quick" and saved["seed"] == 4 and saved["config"]["steps"] == 30
-    assert (tmp_path / "toy" / "report.md").exists() and (tmp_path / "toy" / "loss.png").exists()
+    assert (folder / "report.md").exists() and (folder / "loss.png").exists()
 
 
 def test_cli_run_errors_and_interrupt(tmp_path, capsys, monkeypatch):

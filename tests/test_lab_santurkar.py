@@ -34,7 +34,7 @@ def test_short_run_shows_more_ics_with_bn(tmp_path):
         assert min(plain[f"cos_{k}"]) > 0.99                   # the standard net's gradient barely moves
         assert np.median(bn[f"l2_{k}"]) > 30 * np.median(plain[f"l2_{k}"])   # BN: far more "shift"
     assert bn["loss"][-1] < plain["loss"][-1]                  # and yet BN trains faster
-    assert (tmp_path / "santurkar_ics" / "ics.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / results["folder"] / "ics.png").read_bytes()[:4] == b"\x89PNG"
 
 
 # The claims that hold for every draw of A we ran (seeds 0 and 1). The other three depend on

@@ -3,7 +3,8 @@
     tinygrad-norm graph mlp_bn --out mlp_bn.svg --mode both
     tinygrad-norm graph resmlp --out resmlp.png --roll
     tinygrad-norm list                       # the laboratory's experiments
-    tinygrad-norm run ioffe --quick          # -> runs/ioffe/results.json, *.png, report.md
+    tinygrad-norm run ioffe --quick          # -> runs/ioffe/quick/seed-0/results.json, *.png, report.md
+    tinygrad-norm sweep ioffe --quick --seeds 0-9   # ten seeds on dask.distributed -> runs/ioffe/quick/summary.md
 
 Each subcommand is one `_add_<name>(subparsers)` function that adds its parser
 and sets `func`; `main` dispatches. To add a command, write such a function
@@ -80,53 +81,146 @@ def _run_list(args):
     return 0
 
 
-def _add_run(subparsers):
-    p = subparsers.add_parser(
-        "run", help="run an experiment and write its results, figures and report",
-        description="Run a paper's experiment (see `tinygrad-norm list`). Writes OUT/NAME/results.json, "
-                    "the figures (*.png) and report.md (claims, measured figures, thresholds, PASS/FAIL). "
-                    "Ctrl-C saves a checkpoint; running the same command again resumes.")
-    p.add_argument("name", metavar="NAME", help="the experiment (see `tinygrad-norm list`)")
+def _add_budget(p):
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--quick", dest="mode", action="store_const", const="quick",
                         help="a small budget that still shows the direction of every effect")
     budget.add_argument("--full", dest="mode", action="store_const", const="full",
                         help="paper scale, where it differs from the default (CPU) protocol")
     p.set_defaults(mode="default")
-    p.add_argument("--seed", type=int, default=0, help="seed of initialisation and batch order (default 0)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE",
+                   help="change a setting of the protocol (e.g. --set lr=0.1); part of the run's folder name")
     p.add_argument("--out", default="runs", metavar="DIR", help="output directory (default ./runs)")
-    p.add_argument("--restart", action="store_true", help="ignore saved checkpoints and start afresh")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _settings(args, command, grid_ok):
+    """--set KEY=VALUE... as ({key: value}, {key: [values]}): one value fixes a setting, several
+    (lr=0.1,0.3) make a grid (sweep only)."""
+    from .lab.sweep import parse_setting
+    fixed, grid = {}, {}
+    for text in args.settings:
+        key, values = parse_setting(text)
+        if len(values) == 1:
+            fixed[key] = values[0]
+        elif grid_ok:
+            grid[key] = values
+        else:
+            raise ValueError(f"--set {text}: `run` takes one value per setting; `tinygrad-norm sweep` takes several")
+    return fixed, grid
+
+
+def _experiment_name(command, name):
+    from .lab import get
+    try:
+        return get(name).name
+    except KeyError as e:
+        print(f"tinygrad-norm {command}: {e.args[0]} (see `tinygrad-norm list`)", file=sys.stderr)
+        return None
+
+
+def _add_run(subparsers):
+    p = subparsers.add_parser(
+        "run", help="run an experiment and write its results, figures and report",
+        description="Run a paper's experiment (see `tinygrad-norm list`) for one seed. Writes "
+                    "OUT/NAME/MODE[-settings]/seed-S/results.json, the figures (*.png) and report.md (claims, "
+                    "measured figures, thresholds, PASS/FAIL). Ctrl-C saves a checkpoint; running the same "
+                    "command again resumes.")
+    p.add_argument("name", metavar="NAME", help="the experiment (see `tinygrad-norm list`)")
+    _add_budget(p)
+    p.add_argument("--seed", type=int, default=0, help="seed of initialisation, batch order and data (default 0)")
+    p.add_argument("--restart", action="store_true", help="ignore saved checkpoints and start afresh")
     p.set_defaults(func=_run_run)
 
 
 def _run_run(args):
-    from .lab import run
-    from .lab.runner import get
-    try:
-        args.name = get(args.name).name
-    except KeyError as e:
-        print(f"tinygrad-norm run: {e.args[0]} (see `tinygrad-norm list`)", file=sys.stderr)
+    from .lab import RunLockedError, run, run_dir
+    name = _experiment_name("run", args.name)
+    if name is None:
         return 2
     if args.seed < 0:
         print(f"tinygrad-norm run: --seed must be non-negative, got {args.seed}", file=sys.stderr)
         return 2
     try:
-        run(args.name, mode=args.mode, seed=args.seed, out=args.out, restart=args.restart,
+        overrides, _ = _settings(args, "run", grid_ok=False)
+        run(name, mode=args.mode, seed=args.seed, out=args.out, overrides=overrides, restart=args.restart,
             progress=not args.no_progress)
     except KeyboardInterrupt:
-        print(f"\ntinygrad-norm run: interrupted; the checkpoint is in {args.out}/{args.name}/checkpoints/. "
+        from .lab import get
+        folder = run_dir(args.out, name, args.mode, args.seed, get(name).effective_overrides(args.mode, overrides))
+        print(f"\ntinygrad-norm run: interrupted; the checkpoints are in {folder}/checkpoints/. "
               f"Run the same command again to resume.", file=sys.stderr)
         return 130
-    except (OSError, ValueError) as e:   # e.g. MNIST missing and no network
+    except RunLockedError as e:
+        print(f"tinygrad-norm run: {e}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:   # e.g. MNIST missing and no network, a bad --set
         print(f"tinygrad-norm run: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_sweep(subparsers):
+    p = subparsers.add_parser(
+        "sweep", help="run experiments over many seeds on dask.distributed and judge each claim",
+        description="Run experiments over seeds (and settings) as tasks on dask.distributed: a local cluster "
+                    "of worker processes by default, or an existing scheduler. Each task is `tinygrad-norm run` "
+                    "into OUT/NAME/MODE[-settings]/seed-K/; OUT/NAME/MODE[-settings]/ gets summary.json, "
+                    "summary.md and summary.png: every claim's per-seed values, a 95 % interval and a verdict "
+                    "(holds / fails / inconclusive). Interrupted, the same command resumes.")
+    p.add_argument("names", metavar="NAME", nargs="+", help="experiments (see `tinygrad-norm list`)")
+    p.add_argument("--seeds", default="0-9", help="seeds, e.g. 0-9 or 0,3,5 (default 0-9)")
+    _add_budget(p)
+    p.add_argument("--workers", type=int, default=None, help="worker processes of the local cluster "
+                   "(default: the number of cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="an existing dask scheduler (tcp://host:port or tls://host:port) instead of a local "
+                        "cluster; OUT must then be a folder every worker sees")
+    p.add_argument("--tls-ca-file", default=None, help="TLS: the CA certificate (with tls:// schedulers)")
+    p.add_argument("--tls-cert", default=None, help="TLS: this client's certificate")
+    p.add_argument("--tls-key", default=None, help="TLS: this client's private key")
+    p.set_defaults(func=_run_sweep)
+
+
+def _run_sweep(args):
+    names = [_experiment_name("sweep", n) for n in args.names]
+    if None in names:
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print(f"tinygrad-norm sweep: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
+    if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://")):
+        print(f"tinygrad-norm sweep: --scheduler must be a tcp:// or tls:// address, got {args.scheduler!r}",
+              file=sys.stderr)
+        return 2
+    try:
+        from .lab.sweep import SweepError, parse_seeds, sweep
+        seeds = parse_seeds(args.seeds)
+        overrides, grid = _settings(args, "sweep", grid_ok=True)
+        security = None
+        if args.tls_ca_file or args.tls_cert or args.tls_key:
+            from distributed.security import Security
+            security = Security(tls_ca_file=args.tls_ca_file, tls_client_cert=args.tls_cert,
+                                tls_client_key=args.tls_key, require_encryption=True)
+        sweep(names, seeds=seeds, mode=args.mode, overrides=overrides, grid=grid, out=args.out,
+              workers=args.workers, scheduler=args.scheduler, security=security, progress=not args.no_progress)
+    except ImportError as e:
+        print(f"tinygrad-norm sweep: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except SweepError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:
+        print(f"tinygrad-norm sweep: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     return 0
 
 
 # -------------------------------------------------------------------------- main
 
-COMMANDS = [_add_graph, _add_list, _add_run]
+COMMANDS = [_add_graph, _add_list, _add_run, _add_sweep]
 
 
 def build_parser():

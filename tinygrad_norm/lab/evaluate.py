@@ -1,13 +1,14 @@
-"""Test accuracy, the one evaluation every experiment shares.
+"""Test accuracy, the one evaluation every experiment shares, and when a curve reaches a level.
 
     acc = accuracy(model, x_test, y_test)               # a float in [0, 1]
+    first_step_reaching(steps, accuracies, 0.95)        # when a curve first reaches a level
     ok = predictions_correct(model, x_test, y_test)     # bool per image
 """
 import numpy as np
 
 from ..tensor import Tensor, no_grad
 
-__all__ = ["accuracy", "predictions_correct"]
+__all__ = ["accuracy", "predictions_correct", "first_step_reaching"]
 
 
 def predictions_correct(model, x, y, chunk=5000):
@@ -30,3 +31,11 @@ def predictions_correct(model, x, y, chunk=5000):
 def accuracy(model, x, y, chunk=5000):
     """The fraction of rows of `x` classified correctly (see `predictions_correct`)."""
     return float(predictions_correct(model, x, y, chunk).mean())
+
+
+def first_step_reaching(steps, values, level):
+    """The first step at which `values` ≥ `level`, or None."""
+    for s, v in zip(steps, values):
+        if v is not None and v >= level:
+            return s
+    return None

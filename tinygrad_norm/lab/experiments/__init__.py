@@ -12,7 +12,7 @@
 To add one: write `experiments/<name>.py` defining `EXPERIMENT = Experiment(...)`
 (see ioffe.py) and import it below.
 """
-from ..runner import register
+from ..experiment import register
 from . import bjorck, depth_lr, diagnostics, init, ioffe, noisy_bn, santurkar_ics, santurkar_landscape
 
 for _module in (ioffe, santurkar_ics, santurkar_landscape, noisy_bn, init, diagnostics, bjorck, depth_lr):

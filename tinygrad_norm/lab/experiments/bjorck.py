@@ -50,7 +50,7 @@ from ..landscape import landscape_probe
 from ..probe import loss_and_grads, preserved
 from ..evaluate import accuracy
 from ..plotting import new_figure, save_figure
-from ..runner import Claim, Experiment
+from ..experiment import Claim, Experiment
 
 # ------------------------------------------------------------------ settings
 

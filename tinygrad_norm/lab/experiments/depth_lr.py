@@ -62,9 +62,9 @@ from ...models import mlp
 from ...nn import functional as F
 from ...optim import SGD
 from ...random import manual_seed
-from ..evaluate import accuracy, predictions_correct
+from ..evaluate import accuracy, predictions_correct, first_step_reaching
 from ..plotting import new_figure, save_figure
-from ..runner import Claim, Experiment, first_step_reaching
+from ..experiment import Claim, Experiment
 
 # ------------------------------------------------------------------ settings
 

@@ -43,7 +43,7 @@ from ...random import generator, manual_seed
 from ..monitor import ActivationMonitor
 from ..probe import preserved
 from ..plotting import new_figure, save_figure
-from ..runner import Claim, Experiment
+from ..experiment import Claim, Experiment
 
 COMMON = dict(lr=0.1, batch_size=32, hidden=100, layers=6, gain=5 / 3, last_scale=0.1, bins=50,
               checkpoint_every=500)

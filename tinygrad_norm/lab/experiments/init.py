@@ -40,7 +40,7 @@ from ...optim import SGD, Adam
 from ...random import generator, manual_seed
 from ..evaluate import accuracy
 from ..plotting import new_figure, save_figure
-from ..runner import Claim, Experiment
+from ..experiment import Claim, Experiment
 
 # ------------------------------------------------------------------ settings
 

@@ -37,9 +37,9 @@ from ...optim import SGD
 from ...random import manual_seed
 from ...tensor import Tensor, no_grad
 from ..probe import preserved
-from ..evaluate import accuracy
+from ..evaluate import accuracy, first_step_reaching
 from ..plotting import new_figure, save_figure
-from ..runner import Claim, Experiment, first_step_reaching
+from ..experiment import Claim, Experiment
 
 # ------------------------------------------------------------------ settings
 

@@ -61,7 +61,7 @@ from ...optim import SGD
 from ...random import generator, manual_seed
 from ...tensor import Tensor
 from ..plotting import new_figure, save_figure
-from ..runner import Claim, Experiment
+from ..experiment import Claim, Experiment
 from ..evaluate import accuracy
 from .santurkar_landscape import santurkar_mlp
 

@@ -32,7 +32,7 @@ from ...tensor import Tensor, no_grad
 from ..ics import ics
 from ..probe import preserved
 from ..plotting import new_figure, save_figure
-from ..runner import Claim, Experiment
+from ..experiment import Claim, Experiment
 
 COMMON = dict(depth=25, width=10, samples=1000, lrs=[1e-7, 1e-6], layers=[9, 17], checkpoint_every=1000)
 MODES = {

@@ -51,7 +51,7 @@ from ...random import generator, manual_seed
 from ..landscape import landscape_probe
 from ..evaluate import accuracy
 from ..plotting import new_figure, save_figure
-from ..runner import Claim, Experiment
+from ..experiment import Claim, Experiment
 from .santurkar_ics import deep_linear_net, full_batch, sum_of_squares
 
 # ------------------------------------------------------------------ settings
