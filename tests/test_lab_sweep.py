@@ -295,3 +295,11 @@ def test_sweep_cli_errors(capsys):
     assert "tcp:// or tls://" in capsys.readouterr().err
     assert cli.main(["run", "sweep_toy", "--set", "lr=0.1,0.2"]) == 1
     assert "`run` takes one value per setting" in capsys.readouterr().err
+
+
+def test_without_dask_sweep_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "distributed", None)      # `import distributed` now fails
+    with pytest.raises(ImportError, match=r"pip install 'tinygrad_norm\[sweep\]'"):
+        lab.sweep("sweep_toy", seeds=[0], mode="quick", out=tmp_path, progress=False)
+    assert cli.main(["sweep", "sweep_toy", "--quick", "--seeds", "0", "--out", str(tmp_path)]) == 1
+    assert "pip install 'tinygrad_norm[sweep]'" in capsys.readouterr().err
