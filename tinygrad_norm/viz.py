@@ -164,9 +164,9 @@ def _norm_info(ctx, x):
         if getattr(ctx, attr, None) is not None:
             use_batch = bool(getattr(ctx, attr))
             break
-    flags = getattr(ctx, "flags", None)
-    if use_batch is None and isinstance(flags, tuple) and len(flags) == 3:
-        use_batch = bool(flags[2])  # nn/functional_norm.Normalize: (center, scale, batch_stats)
+    options = getattr(ctx, "options", None)
+    if use_batch is None and options is not None:
+        use_batch = bool(options.batch_stats)  # nn/functional_norm.Normalize
     if use_batch is None:
         use_batch = name not in BATCH_NORM_OPS or bool(getattr(module, "training", True))
     nd = x.ndim

@@ -5,7 +5,7 @@
     y = F.layer_norm(x, (512,))                                     # (*, 512)
 
 Every layer is the same computation on a different view of its input
-(kernels/norm.py has the table): x viewed as (N, M, K, S), one mean and
+(kernels/norm/reference.py has the table and the math): x viewed as (N, M, K, S), one mean and
 variance per m taken over n, k and s, an affine weight/bias per
 (m mod G, k). `Normalize` runs it with one fused numba forward (statistics,
 normalization and affine in one sweep per block) and one fused numba
@@ -47,7 +47,7 @@ class Normalize(Function):
     Renorm corrects towards), r_max, d_max (Batch Renorm; 1 and 0 = plain
     normalization), affine=(has_weight, has_bias), op (name in graphs).
 
-    Backward (kernels/norm.py): dx = r·rstd·(h − mean(h) − x̂_B·mean(h·x̂_B)),
+    Backward (kernels/norm/reference.py): dx = r·rstd·(h − mean(h) − x̂_B·mean(h·x̂_B)),
     h = g·γ, with batch statistics; dx = rstd·h with given ones (an affine
     map); dγ = Σ g·x̂, dβ = Σ g. r and d are constants (stop-gradient).
     After forward, the Function holds the statistics it used: mean, var
@@ -79,11 +79,10 @@ class Normalize(Function):
         self.mean, self.var, self.rstd, self.r, self.d = np.empty((5, M))
         self.parallel = x2.size >= PARALLEL_MIN   # the multi-threaded twins, in chunks
         kernel = KN.norm_forward.parallel if self.parallel else KN.norm_forward.serial
+        self.options = KN.NormOptions.of(eps, center, scale, batch_stats, r_max, d_max)
         kernel(x2, w2, b2, ref_mean, ref_rstd, y.reshape(x2.shape), self.mean, self.var, self.rstd,
-               self.r, self.d, float(eps), float(center), float(scale), float(batch_stats),
-               float(r_max), float(d_max), KN.n_chunks(M, x2.shape[1] // M if M else 0, self.parallel))
+               self.r, self.d, self.options, KN.n_chunks(M, x2.shape[1] // M if M else 0, self.parallel))
         self.x2, self.w2 = x2, w2
-        self.flags = (float(center), float(scale), float(batch_stats))
         return y
 
     def backward(self, g):
@@ -101,7 +100,7 @@ class Normalize(Function):
         kernel = KN.norm_backward.parallel if self.parallel else KN.norm_backward.serial
         kernel(g2, x2, w2, self.mean, self.rstd, self.r, self.d,
                dx.reshape(x2.shape) if need_dx else np.empty((0, 0), x2.dtype),
-               dw, db, *self.flags, float(need_dx))
+               dw, db, self.options, float(need_dx))
         grads = [dx]
         partials = [dw, db]
         for i, has in enumerate(self.affine):
