@@ -24,17 +24,14 @@ import types
 
 # Arrays with at least this many elements use the multi-threaded twin
 # ($TINYGRAD_NORM_PARALLEL_MIN overrides it).
-# NOTE: a parallel launch costs ≈ 95 µs with numba's workqueue threads (the layer
-# chosen below) against ≈ 2 µs with OpenMP's spinning ones; a serial pass over
-# 2^20 float32 takes ≈ 110 µs. Below 2^20 elements the launch costs more than
-# the second core saves (BatchNorm1d on 256×1024: 1.6 ms with twins from 2^17,
-# 0.46 ms from 2^20; benchmarks/bench_norm.py).
+# NOTE: a parallel launch with numba's workqueue threads (the layer chosen below)
+# costs about what a serial pass over 2^20 float32 does; below that the launch
+# costs more than the second core saves (docs/engine.md has the figures).
 PARALLEL_MIN = int(os.environ.get("TINYGRAD_NORM_PARALLEL_MIN", 1 << 20))
 
 # NOTE: numpy's error model: x / 0 gives inf or nan as in numpy, where numba's
 # default ("python") tests every division for zero to raise ZeroDivisionError,
-# and that test keeps LLVM from vectorising any loop that divides (sigmoid's
-# 1/(1 + e) on 262,144 float32: 268 µs with it, 34 µs without).
+# and that test keeps LLVM from vectorising any loop that divides.
 # Changing a flag here needs the kernels' numba cache (__pycache__/*.nbi, *.nbc)
 # deleted: numba keys its cache by signature and bytecode, not by flags (a new
 # install of the package gets new source timestamps, which invalidate it).
@@ -122,8 +119,7 @@ def _choose_threading_layer(numba):
     """Use numba's `workqueue` threads unless the user picked a layer.
 
     NOTE: with the OpenMP layer, idle numba workers spin and steal the cores
-    from OpenBLAS's threads: a 784-1024-1024-10 MLP step measured 3x slower.
-    Workqueue threads sleep between parallel loops.
+    from OpenBLAS's threads; workqueue threads sleep between parallel loops.
     """
     import os
 
@@ -138,8 +134,8 @@ def device(fn=None, *, reassociate=False, inline=False):
     built; then it is replaced, in the module, by a cached numba function.
     `inline=True` pastes its body into every caller (numba's inline="always").
     NOTE: LLVM does not inline one numba function into another, and a call
-    passes every array as a dozen scalars: for helpers called once per row,
-    inlining made LayerNorm's forward on 256×1024 ~15 % faster.
+    passes every array as a dozen scalars: inline the helpers called once per
+    row or per statistic.
     """
     def mark(f):
         f._tn_device = {"cache": True, "error_model": ERROR_MODEL,

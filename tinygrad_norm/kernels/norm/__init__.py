@@ -64,6 +64,8 @@ def _forward_chunk(c, n_chunk, x, weight, bias, ref_mean, ref_rstd, y, mean, var
     if opt.batch_stats == 0.0:   # given statistics: (μ, rstd) are the reference, r = 1, d = 0
         for m in range(m0, m1):
             mean[m], var[m], rstd[m], r[m], d[m] = ref_mean[m], math.nan, ref_rstd[m], 1.0, 0.0
+    # NOTE: K > 1 for rows: a "row" of one element (BatchNorm1d on one sample, in eval)
+    # is cheaper as a short run of blocks.py than as a row
     if N == 1 and S == 1 and K > 1:
         rows_forward(x, weight, bias, ref_mean, ref_rstd, y, mean, var, rstd, r, d, opt, inv_count, m0, m1)
     elif N > 1 and S == 1 and K == 1:
@@ -96,8 +98,8 @@ def _chunk(c, n_chunk, M, L, N):
     (blocks.py runs all passes over a unit before the next): one block when
     N == 1, so its data is still in cache for the next pass; the whole chunk
     when N > 1, so every pass walks rows in memory order over the chunk's
-    columns. NOTE: walking BatchNorm2d channel by channel, 4 KiB per row at
-    power-of-two strides, is up to 3× slower: the prefetcher restarts on every
+    columns. NOTE: walking BatchNorm2d channel by channel instead (4 KiB per
+    row at power-of-two strides) is slow: the prefetcher restarts on every
     page, cache sets collide."""
     per_block, n_blocks = blocking(M, L)
     m0 = min(M, c * n_blocks // n_chunk * per_block)
