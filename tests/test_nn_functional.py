@@ -236,14 +236,28 @@ def test_loss_errors_name_the_bad_value_and_shapes():
     with pytest.raises(RuntimeError, match=r"weight tensor should be defined either for all 5 classes"
                                            r".*\[4\]"):
         F.cross_entropy(x, np.array([0, 1, 2]), weight=tn.ones(4))
-    with pytest.raises(RuntimeError, match="expected target of an integer dtype"):
+    with pytest.raises(RuntimeError, match=r"expected target of an integer dtype.*got float32: "
+                                           r"cast it with target\.long\(\)"):
         F.nll_loss(x, tn.tensor([0.0, 1.0, 2.0]))
-    with pytest.raises(RuntimeError, match=r"probability targets must have the input's shape \(3, 5\)"):
+    with pytest.raises(RuntimeError, match=r"must have the input's shape \(3, 5\), got \(3, 4\); for "
+                                           r"class indices pass an integer tensor of shape \(3,\)"):
         F.cross_entropy(x, tn.rand(3, 4))
+    # the porting trap: class indices built with the float32 class constructor
+    with pytest.raises(RuntimeError, match=r"looks like class indices, but its dtype is float32.*"
+                                           r"target\.long\(\)"):
+        F.cross_entropy(x, tn.Tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="label_smoothing must be between 0.0 and 1.0"):
         F.cross_entropy(x, np.array([0, 1, 2]), label_smoothing=1.5)
     with pytest.raises(ValueError, match="'max' is not a valid value for reduction|max is not a valid"):
         F.nll_loss(x, np.array([0, 1, 2]), reduction="max")
+
+
+def test_losses_take_tn_tensor_int_lists_as_class_indices():
+    logits = tn.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    target = tn.tensor([0, 2])                       # int64, as torch.tensor([0, 2])
+    # torch.nn.functional.cross_entropy / nll_loss on the same numbers
+    assert abs(F.cross_entropy(logits, target).item() - 0.6216270923614502) < 1e-6
+    assert abs(F.nll_loss(F.log_softmax(logits, 1), target).item() - 0.6216270923614502) < 1e-6
 
 
 def test_activations_functional_forms():

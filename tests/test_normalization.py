@@ -56,7 +56,7 @@ def test_batchnorm_training_output_matches_numpy(shape, cls):
 
 
 def test_batchnorm_worked_example_from_protocols():
-    """PROTOCOLS §6: x = [1, 2, 3, 4] (biased var 1.25, unbiased 1.6667)."""
+    """The worked example: x = [1, 2, 3, 4] (biased var 1.25, unbiased 1.6667)."""
     m = nn.BatchNorm1d(1).double()
     y = m(_t([[1.0], [2.0], [3.0], [4.0]]))
     np.testing.assert_allclose(y.numpy().ravel(), [-1.3416, -0.4472, 0.4472, 1.3416], atol=1e-4)

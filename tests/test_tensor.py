@@ -7,11 +7,26 @@ import tinygrad_norm as tn
 
 # ----------------------------------------------------------------- construction
 
-def test_python_scalars_and_lists_become_float32():
-    assert tn.tensor(3).dtype == np.float32
+def test_tensor_infers_dtypes_like_pytorch():
+    # torch.tensor: ints -> int64, bools -> bool, floats (or ints mixed with floats) -> float32
+    assert tn.tensor(3).dtype == np.int64
     assert tn.tensor(2.5).dtype == np.float32
-    assert tn.tensor([[1, 2], [3, 4]]).dtype == np.float32
+    assert tn.tensor([[1, 2], [3, 4]]).dtype == np.int64
+    assert tn.tensor([1, 2.0]).dtype == np.float32
     assert tn.tensor([True, False]).dtype == np.bool_
+    assert tn.tensor([True, 1]).dtype == np.int64
+    assert tn.tensor([]).dtype == np.float32
+    np.testing.assert_array_equal(tn.tensor([1, 2, 3]).numpy(), [1, 2, 3])
+    with pytest.raises(RuntimeError, match="floating point.*int64"):
+        tn.tensor([1, 2], requires_grad=True)
+    assert tn.tensor([1, 2], dtype=tn.float32, requires_grad=True).requires_grad
+
+
+def test_tensor_class_makes_python_data_float32():
+    # torch.Tensor([1, 2, 3]) is float32: the class constructor does not infer
+    assert tn.Tensor(3).dtype == np.float32
+    assert tn.Tensor([[1, 2], [3, 4]]).dtype == np.float32
+    assert tn.Tensor([True, False]).dtype == np.float32
     assert tn.Tensor([1.0, 2.0]).shape == (2,)
 
 

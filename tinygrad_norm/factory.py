@@ -6,7 +6,7 @@ draws come from the library's generator (`tn.manual_seed`).
 import numpy as np
 
 from .random import generator
-from .tensor import Tensor, _shape_arg, float32
+from .tensor import Tensor, _as_array, _shape_arg, float32
 
 
 def _make(array, dtype, requires_grad):
@@ -99,8 +99,10 @@ def rand_like(t, dtype=None, requires_grad=False):
 
 
 def tensor(data, dtype=None, requires_grad=False):
-    """`tn.tensor(data)`: same as `Tensor(data)` (a copy of data)."""
-    return Tensor(data, requires_grad=requires_grad, dtype=dtype)
+    """`tn.tensor(data)`: a copy of data, with PyTorch's dtype inference for Python
+    data: `tn.tensor([1, 2])` is int64, `[True]` bool, `[1.0, 2]` float32 (the class
+    `Tensor([1, 2])` is float32). numpy arrays and Tensors keep their dtype."""
+    return _make(_as_array(data, dtype, infer=True), None, requires_grad)
 
 
 def from_numpy(array):

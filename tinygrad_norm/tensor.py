@@ -138,21 +138,26 @@ int32, int64, uint8, bool_ = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np
 FLOAT_DTYPES = (float32, float64)
 
 
-def _as_array(data, dtype):
-    """Convert constructor input to an ndarray following the dtype rules:
-    Python scalars and lists -> float32 (bools stay bool), numpy arrays keep
-    float32/float64/integer/bool (float16 becomes float32)."""
+def _as_array(data, dtype, infer=False):
+    """Convert constructor input to an ndarray following the dtype rules.
+
+    Python scalars and lists: float32 (bools too) for the class
+    `Tensor(data)`, as `torch.Tensor`; with `infer` (that is `tn.tensor`),
+    PyTorch's inference: ints -> int64, bools -> bool, floats (or a mix of
+    ints and floats) -> float32. numpy arrays keep float32/float64/integer/bool
+    (float16 becomes float32)."""
     if isinstance(data, Tensor):
         arr = data._data.copy()
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data)  # a copy: later changes to the user's array don't leak in
     else:
         arr = np.array(data)
-        if dtype is None and arr.dtype != bool_:
-            if arr.dtype.kind not in "iuf":
+        if dtype is None:
+            if arr.dtype.kind not in "iufb":
                 raise TypeError(f"cannot make a Tensor from {type(data).__name__} "
                                 f"(numpy made dtype {arr.dtype} of it)")
-            arr = arr.astype(float32)
+            if not (infer and arr.dtype == bool_):
+                arr = arr.astype(int64 if infer and arr.dtype.kind in "iu" else float32)
     if dtype is not None:
         return arr.astype(np.dtype(dtype), copy=False)
     if arr.dtype.kind == "f" and arr.dtype not in FLOAT_DTYPES:

@@ -623,8 +623,9 @@ def _check_class_target(input, target, weight, ignore_index, fname):
     t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"{fname}: expected target of an integer dtype (class indices), got "
-                           f"{t.dtype}; for class probabilities use cross_entropy with a float "
-                           f"target of the input's shape {tuple(input.shape)}")
+                           f"{t.dtype}: cast it with target.long() (tn.tensor([1, 2]) is int64, "
+                           f"tn.Tensor([1, 2]) float32); for class probabilities use cross_entropy "
+                           f"with a float target of the input's shape {tuple(input.shape)}")
     if input.ndim < 2:
         raise RuntimeError(f"{fname}: input must be (N, C) or (N, C, d1, ...), got {tuple(input.shape)}")
     if t.shape[:1] != input.shape[:1]:
@@ -722,8 +723,15 @@ def _cross_entropy_probs(logp, target, weight, reduction, label_smoothing):
     if not isinstance(target, Tensor):
         target = Tensor(target)
     if target.shape != logp.shape:
-        raise RuntimeError(f"cross_entropy: probability targets must have the input's shape "
-                           f"{tuple(logp.shape)}, got {tuple(target.shape)}")
+        if target.shape == logp.shape[:1] + logp.shape[2:]:  # class indices in a float tensor
+            raise RuntimeError(
+                f"cross_entropy: target of shape {tuple(target.shape)} looks like class indices, "
+                f"but its dtype is {target.dtype}: class indices must be an integer tensor; cast "
+                f"it with target.long() (tn.tensor([1, 2]) is int64, tn.Tensor([1, 2]) float32)")
+        raise RuntimeError(f"cross_entropy: a float target ({target.dtype}) holds class "
+                           f"probabilities and must have the input's shape {tuple(logp.shape)}, "
+                           f"got {tuple(target.shape)}; for class indices pass an integer tensor "
+                           f"of shape {tuple(logp.shape[:1] + logp.shape[2:])}")
     C = logp.shape[1]
     if target.dtype != logp.dtype:
         target = target.type(logp.dtype)

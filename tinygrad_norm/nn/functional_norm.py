@@ -12,7 +12,7 @@ normalization and affine in one sweep per block) and one fused numba
 backward (closed-form dx, dγ, dβ). `normalize_composed` is the same math
 written with primitive Tensor ops; the tests hold the two against each other.
 
-NOTE on the statistics (PROTOCOLS §6, §9):
+NOTE on the statistics (as PyTorch; docs/api/normalization.md lists them):
   * the batch is normalized with the *biased* variance (÷ n), ε inside the
     square root: x̂ = (x − μ) / √(σ² + ε);
   * `running_var` receives the *unbiased* variance (÷ (n − 1)), as PyTorch

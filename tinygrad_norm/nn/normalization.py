@@ -19,7 +19,7 @@ parameters, buffers and PyTorch's conventions:
     BatchRenorm1d/2d like BatchNorm, + r, d   per channel       mean and σ (not σ²)
     MeanOnlyBatchNorm  like BatchNorm, no ÷σ  bias only         mean
 
-NOTE (PROTOCOLS §6): BatchNorm normalizes with the biased batch variance but
+NOTE (as PyTorch): BatchNorm normalizes with the biased batch variance but
 stores the unbiased one in `running_var`; `momentum` weights the new batch
 (PyTorch's convention, the reverse of Keras'); momentum=None is a cumulative
 average over `num_batches_tracked`; running statistics are updated by every
