@@ -30,6 +30,7 @@ must require grad, outside `tn.no_grad()`, and before `backward()` released it
 import os
 from collections import OrderedDict, deque
 
+from .nn.module import module_of
 from .tensor import GraphReleasedError, Tensor, _toposort
 
 __all__ = ["draw_graph", "draw_train_eval", "render", "GraphvizNotFoundError", "NORM_OPS"]
@@ -194,10 +195,15 @@ class _GraphModel:
         self.consumers = {}      # id(tensor) -> list of op tensors using it
         self.ops = [t for t in self.tensors if t._ctx is not None]
         for t in self.ops:
+            # Function.scope: serial numbers of the modules the op was made in (nn.module)
             scope = tuple(getattr(t._ctx, "scope", ())) if group_modules else ()
-            for m in scope:
-                self.modules[id(m)] = m
-            self.scope[id(t)] = tuple(id(m) for m in scope)
+            ids = []
+            for serial in scope:
+                m = module_of(serial)
+                if m is not None:   # a module that no longer exists gets no cluster
+                    self.modules[id(m)] = m
+                    ids.append(id(m))
+            self.scope[id(t)] = tuple(ids)
             for p in t._ctx.parents:
                 self.consumers.setdefault(id(p), []).append(t)
         self.depth = depth
