@@ -17,11 +17,10 @@ inner loop is contiguous and vectorised.
 
 columns.py reuses the short-run passes (S == 1).
 """
-import math
 
 import numpy as np
 
-from .common import RUN_MIN, FLUSH, FLUSH_ROWS, batch_statistic, dx_coefficients, helper, layout, split
+from .common import FLUSH, FLUSH_ROWS, RUN_MIN, batch_statistic, dx_coefficients, helper, layout, split
 
 
 # ------------------------------------------------------------------ the two chunks

@@ -11,9 +11,8 @@ a row reads it from L1.
 NOTE: the row helpers take row slices and scalars and return scalars; the
 statistics arrays are written by rows_forward/rows_backward. Passing them into
 an inlined helper behind the option branches left ~10 atomic reference-count
-updates per row that numba could not prune (a quarter of LayerNorm's forward).
+updates per row that numba could not prune (docs/engine.md, "Reference counts").
 """
-import math
 
 import numpy as np
 
