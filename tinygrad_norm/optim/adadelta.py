@@ -38,19 +38,12 @@ class Adadelta(Optimizer):
 
     def _update(self, group):
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
-        weight_decay, maximize = group["weight_decay"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = -p.grad._data if maximize else p.grad._data
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = Tensor._wrap(np.zeros((), np.float32))
-                state["square_avg"] = Tensor._wrap(np.zeros_like(p._data))
-                state["acc_delta"] = Tensor._wrap(np.zeros_like(p._data))
-            state["step"]._data += 1
-            if weight_decay != 0:
-                g = g + weight_decay * p._data
+
+        def init(p, state):
+            state["square_avg"] = Tensor._wrap(np.zeros_like(p._data))
+            state["acc_delta"] = Tensor._wrap(np.zeros_like(p._data))
+
+        for p, g, state in self._steps(group, init):
             v, u = state["square_avg"]._data, state["acc_delta"]._data
             v *= rho
             v += (1 - rho) * g * g

@@ -43,17 +43,8 @@ class Adagrad(Optimizer):
 
     def _update(self, group):
         lr, lr_decay, eps = group["lr"], group["lr_decay"], group["eps"]
-        weight_decay, maximize = group["weight_decay"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = -p.grad._data if maximize else p.grad._data
-            state = self.state[p]
-            state["step"]._data += 1
-            step = float(state["step"]._data)
-            if weight_decay != 0:
-                g = g + weight_decay * p._data
-            clr = lr / (1 + (step - 1) * lr_decay)
+        for p, g, state in self._steps(group):
+            clr = lr / (1 + (float(state["step"]._data) - 1) * lr_decay)
             s = state["sum"]._data
             s += g * g
             _apply(p, -clr * (g / (np.sqrt(s) + eps)))

@@ -148,6 +148,27 @@ class Optimizer:
         """Update the parameters of one group from their `.grad` (subclasses)."""
         raise NotImplementedError
 
+    def _steps(self, group, init=None):
+        """(p, g, state) for each parameter of `group` that has a gradient, as the
+        PyTorch optimizers without decoupled decay start their step: g ← −g with
+        `maximize`, g ← g + λ·p with `weight_decay` λ (new arrays: `.grad` stays
+        untouched); state["step"] (a float32 0-d Tensor) counted up, created with
+        the rest of the state by `init(p, state)` when the state is empty."""
+        maximize, weight_decay = group.get("maximize", False), group.get("weight_decay", 0)
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = -p.grad._data if maximize else p.grad._data
+            state = self.state[p]
+            if not state:
+                state["step"] = Tensor._wrap(np.zeros((), np.float32))
+                if init is not None:
+                    init(p, state)
+            state["step"]._data += 1
+            if weight_decay != 0:
+                g = g + weight_decay * p._data
+            yield p, g, state
+
     # ---------------------------------------------------------------- state dict
     def state_dict(self):
         """`{"state": {index: {name: value}}, "param_groups": [{..., "params": [indices]}]}`.

@@ -37,22 +37,16 @@ class RMSprop(Optimizer):
 
     def _update(self, group):
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
-        weight_decay, centered, maximize = group["weight_decay"], group["centered"], group["maximize"]
-        for p in group["params"]:
-            if p.grad is None:
-                continue
-            g = -p.grad._data if maximize else p.grad._data
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = Tensor._wrap(np.zeros((), np.float32))
-                state["square_avg"] = Tensor._wrap(np.zeros_like(p._data))
-                if momentum > 0:
-                    state["momentum_buffer"] = Tensor._wrap(np.zeros_like(p._data))
-                if centered:
-                    state["grad_avg"] = Tensor._wrap(np.zeros_like(p._data))
-            state["step"]._data += 1
-            if weight_decay != 0:
-                g = g + weight_decay * p._data
+        centered = group["centered"]
+
+        def init(p, state):
+            state["square_avg"] = Tensor._wrap(np.zeros_like(p._data))
+            if momentum > 0:
+                state["momentum_buffer"] = Tensor._wrap(np.zeros_like(p._data))
+            if centered:
+                state["grad_avg"] = Tensor._wrap(np.zeros_like(p._data))
+
+        for p, g, state in self._steps(group, init):
             v = state["square_avg"]._data
             v *= alpha
             v += (1 - alpha) * g * g
