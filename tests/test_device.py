@@ -17,6 +17,7 @@ def test_device_objects_like_torch_device():
     assert tn.randn(2).device == tn.device("cpu")
     assert not tn.cuda.is_available() and tn.cuda.device_count() == 0
     assert not tn.backends.mps.is_available()
+    assert not tn.accelerator.is_available() and tn.accelerator.current_accelerator() is None
     tn.backends.cudnn.deterministic = True        # accepted, no effect
     with pytest.raises(RuntimeError, match="Expected one of cpu, cuda, .* device string: gpu"):
         tn.device("gpu")

@@ -22,7 +22,7 @@ from .random import Generator, get_rng_state, manual_seed, seed, set_rng_state
 from .serialization import load, save
 from .tensor import (Function, Tensor, bool_, cat, enable_grad, float32, float64, inference_mode, int32,
                      int64, is_grad_enabled, no_grad, set_grad_enabled, stack, uint8, where)
-from . import backends, cuda  # noqa: E402  (porting: no GPU; tn.cuda.is_available() is False)
+from . import accelerator, backends, cuda  # noqa: E402  (porting: no GPU; tn.cuda.is_available() is False)
 from .devices import DeviceError, device
 from .einsum import einsum
 
