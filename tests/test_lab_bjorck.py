@@ -34,10 +34,10 @@ def test_residual_mlp_follows_the_protocol():
         assert sum(isinstance(m, nn.BatchNorm1d) for m in net.modules()) == norms
         assert sum(isinstance(m, models.ResidualBlock) for m in net.modules()) == 10
         for m in linears:                                   # zero biases (BN's block linears have none)
-            assert m.bias is None or not m.bias.numpy().any()
-        w = np.concatenate([m.weight.numpy().ravel() for m in linears[1:-1]])
+            assert m.bias is None or not m.bias.detach().numpy().any()
+        w = np.concatenate([m.weight.detach().numpy().ravel() for m in linears[1:-1]])
         assert w.std() == pytest.approx(math.sqrt(2 / 100), rel=0.02) and abs(w.mean()) < 1e-3   # He, fan_in 100
-        assert linears[0].weight.numpy().std() == pytest.approx(math.sqrt(2 / 784), rel=0.02)
+        assert linears[0].weight.detach().numpy().std() == pytest.approx(math.sqrt(2 / 784), rel=0.02)
     blocks = [m for m in bn.modules() if isinstance(m, models.ResidualBlock)]
     assert blocks[0].fc1.bias is None and isinstance(blocks[0].norm2, nn.BatchNorm1d)
     assert plain[2].fc1.bias is not None and isinstance(plain[2].norm1, nn.Identity)
@@ -57,7 +57,7 @@ def test_relative_loss_by_hand_on_a_linear_model():
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((6, 3)), np.array([0, 1, 3, 2, 1, 0])
     model = nn.Linear(3, 4).double()
-    W, b = model.weight.numpy().copy(), model.bias.numpy().copy()
+    W, b = model.weight.detach().numpy().copy(), model.bias.detach().numpy().copy()
     alphas = [0.1, 1.0, 10.0]
     got = bjorck.relative_loss(model, (tn.tensor(x), tn.tensor(y)), alphas)
     loss, p = _ce(x @ W.T + b, y)
@@ -67,7 +67,7 @@ def test_relative_loss_by_hand_on_a_linear_model():
     np.testing.assert_allclose(got["relative"], want, rtol=1e-10)
     assert got["loss"] == pytest.approx(loss, rel=1e-12)
     assert got["grad_norm"] == pytest.approx(math.sqrt((gW ** 2).sum() + (gb ** 2).sum()), rel=1e-10)
-    np.testing.assert_array_equal(model.weight.numpy(), W)           # the model is untouched
+    np.testing.assert_array_equal(model.weight.detach().numpy(), W)           # the model is untouched
 
 
 def test_activation_stds_by_hand_on_a_two_block_net():
@@ -104,7 +104,7 @@ def test_weight_gradient_by_hand():
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal((8, 5)), rng.integers(0, 3, 8)
     model = nn.Sequential(nn.Linear(5, 3)).double()
-    W, b = model[0].weight.numpy(), model[0].bias.numpy()
+    W, b = model[0].weight.detach().numpy(), model[0].bias.detach().numpy()
     got = bjorck.weight_gradient(model, (tn.tensor(x), tn.tensor(y)), layer=1, bins=10)
     _, p = _ce(x @ W.T + b, y)
     g = ((p - np.eye(3)[y]) / 8).T @ x

@@ -32,11 +32,11 @@ def test_plain_mlps_follow_the_protocol():
         assert sum(isinstance(m, nn.BatchNorm1d) for m in net.modules()) == (20 if bn else 0)
         assert sum(isinstance(m, nn.ReLU) for m in net.modules()) == 20
         assert all((m.bias is None) == (bn and m is not linears[-1]) for m in linears)   # BN's β replaces the bias
-        assert all(not m.bias.numpy().any() for m in linears if m.bias is not None)
-        w = np.concatenate([m.weight.numpy().ravel() for m in linears[1:-1]])
+        assert all(not m.bias.detach().numpy().any() for m in linears if m.bias is not None)
+        w = np.concatenate([m.weight.detach().numpy().ravel() for m in linears[1:-1]])
         assert w.std() == pytest.approx(math.sqrt(2 / 100), rel=0.02)                    # He: √(2/fan_in)
     torch_default = D.build(dict(cfg, init="torch"), 5, False)
-    w = np.concatenate([m.weight.numpy().ravel() for m in torch_default.modules() if isinstance(m, nn.Linear)][1:-1])
+    w = np.concatenate([m.weight.detach().numpy().ravel() for m in torch_default.modules() if isinstance(m, nn.Linear)][1:-1])
     assert np.abs(w).max() <= 0.1 and w.std() == pytest.approx(1 / math.sqrt(300), rel=0.03)  # U(±1/√fan_in)
     assert cfg["depths"] == [5, 20, 50] and cfg["lrs"] == [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 

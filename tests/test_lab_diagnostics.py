@@ -33,16 +33,16 @@ def test_karpathy_init_gain_and_last_layer_scaling():
         tn.manual_seed(0)
         model = diagnostics.karpathy_mlp(bn, 5 / 3, hidden=400, layers=3, inputs=400)
         linears = [m for m in model if isinstance(m, tn.nn.Linear)]
-        stds = [float(m.weight.numpy().std() * np.sqrt(m.weight.shape[1])) for m in linears]
+        stds = [float(m.weight.detach().numpy().std() * np.sqrt(m.weight.shape[1])) for m in linears]
         assert stds[0] == pytest.approx(5 / 3, rel=0.02) and stds[1] == pytest.approx(5 / 3, rel=0.02)
         norms = [m for m in model if isinstance(m, tn.nn.BatchNorm1d)]
         if bn:   # no bias before BN; the last BN's γ is 0.1, the last W keeps gain 1
             assert all(m.bias is None for m in linears) and len(norms) == 3
             assert stds[2] == pytest.approx(1.0, rel=0.1)
-            np.testing.assert_array_equal(norms[-1].weight.numpy(), np.full(10, 0.1, np.float32))
+            np.testing.assert_array_equal(norms[-1].weight.detach().numpy(), np.full(10, 0.1, np.float32))
             assert isinstance(model[-1], tn.nn.BatchNorm1d)
         else:    # zero biases; the last W scaled by 0.1
-            assert not norms and all(np.all(m.bias.numpy() == 0) for m in linears)
+            assert not norms and all(np.all(m.bias.detach().numpy() == 0) for m in linears)
             assert stds[2] == pytest.approx(0.1, rel=0.1)
         assert sum(isinstance(m, tn.nn.Tanh) for m in model) == 2
 
@@ -53,10 +53,10 @@ def test_ratio_sgd_records_log10_update_to_data_ratio():
     curves = {"ratio": {"0": []}}
     opt = diagnostics.RatioSGD([w, b], lr=0.1, curves=curves)
     ((w * w).sum() + b.sum()).backward()
-    w0 = w.numpy().copy()
+    w0 = w.detach().numpy().copy()
     opt.step()
     assert curves["ratio"]["0"] == [pytest.approx(np.log10(0.1 * (2 * w0).std() / w0.std()), rel=1e-6)]
-    np.testing.assert_allclose(w.numpy(), w0 - 0.1 * 2 * w0, rtol=1e-6)
+    np.testing.assert_allclose(w.detach().numpy(), w0 - 0.1 * 2 * w0, rtol=1e-6)
 
 
 @needs_mnist

@@ -49,19 +49,19 @@ def test_last_sigmoid_inputs_by_hand_and_without_a_trace():
     model = ioffe_mlp(bn=True, hidden=(6, 5, 4))
     model.eval()
     x = np.random.default_rng(0).random((50, 784)).astype(np.float32)
-    buffers = {n: b.numpy().copy() for n, b in model.named_buffers()}
+    buffers = {n: b.detach().numpy().copy() for n, b in model.named_buffers()}
     z = ioffe.last_sigmoid_inputs(model, tn.tensor(x))
 
     def bn(h):   # training-mode BN with γ = 1, β = 0: biased batch variance, eps inside the root
         h = h.astype(np.float64)
         return (h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5)
 
-    W = [m.weight.numpy() for m in model if isinstance(m, tn.nn.Linear)]
+    W = [m.weight.detach().numpy() for m in model if isinstance(m, tn.nn.Linear)]
     h = 1 / (1 + np.exp(-bn(x @ W[0].T)))
     h = 1 / (1 + np.exp(-bn(h @ W[1].T)))
     np.testing.assert_allclose(z, bn(h @ W[2].T), atol=2e-4)
     assert z.shape == (50, 4)
-    assert all(np.array_equal(b.numpy(), buffers[n]) for n, b in model.named_buffers())   # running stats untouched
+    assert all(np.array_equal(b.detach().numpy(), buffers[n]) for n, b in model.named_buffers())   # running stats untouched
     assert not model.training                                                                 # mode restored
 
 

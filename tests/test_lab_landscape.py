@@ -35,13 +35,13 @@ def test_mlp_follows_the_protocol():
     lin_bn = [m for m in bn if isinstance(m, nn.Linear)]
     lin_plain = [m for m in plain if isinstance(m, nn.Linear)]
     assert [m.weight.shape for m in lin_bn] == [(100, 784)] + [(100, 100)] * 7 + [(10, 100)]
-    assert all(m.bias is None for m in lin_bn[:-1]) and np.all(lin_bn[-1].bias.numpy() == 0)
-    assert all(np.all(m.bias.numpy() == 0) for m in lin_plain)
+    assert all(m.bias is None for m in lin_bn[:-1]) and np.all(lin_bn[-1].bias.detach().numpy() == 0)
+    assert all(np.all(m.bias.detach().numpy() == 0) for m in lin_plain)
     for a, b in zip(lin_bn, lin_plain):                          # the same seed: the same weights
-        np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())
+        np.testing.assert_array_equal(a.weight.detach().numpy(), b.weight.detach().numpy())
     # He (fan_in, ReLU gain √2): std √(2/784) = 0.0505 for the first layer, √(2/100) = 0.141 after
-    assert lin_bn[0].weight.numpy().std() == pytest.approx(math.sqrt(2 / 784), rel=0.02)
-    hidden = np.concatenate([m.weight.numpy().ravel() for m in lin_bn[1:8]])
+    assert lin_bn[0].weight.detach().numpy().std() == pytest.approx(math.sqrt(2 / 784), rel=0.02)
+    hidden = np.concatenate([m.weight.detach().numpy().ravel() for m in lin_bn[1:8]])
     assert hidden.std() == pytest.approx(math.sqrt(2 / 100), rel=0.02) and abs(hidden.mean()) < 0.005
     # the noise hook goes where BN's output is: after BN, or after the Linear without BN
     noisy = sl.santurkar_mlp(False, noise=lambda n: nn.Identity(), depth=2, width=5)
@@ -60,8 +60,8 @@ def test_settings_follow_the_protocol_and_reuse_santurkar_ics():
     x, y = santurkar_ics.full_batch(dln)
     ics_cfg = dict(santurkar_ics.MODES["default"], seed=3)
     x2, y2 = santurkar_ics.full_batch(ics_cfg)
-    np.testing.assert_array_equal(x.numpy(), x2.numpy())
-    np.testing.assert_array_equal(y.numpy(), y2.numpy())
+    np.testing.assert_array_equal(x.detach().numpy(), x2.detach().numpy())
+    np.testing.assert_array_equal(y.detach().numpy(), y2.detach().numpy())
     assert x.shape == (1000, 10) and x.dtype == np.float64
     assert sum(isinstance(m, nn.BatchNorm1d) for m in santurkar_ics.deep_linear_net(dln, True).modules()) == 24
     assert sl.EXPERIMENT.config("full") | {"mode": "default"} == sl.EXPERIMENT.config("default")

@@ -114,7 +114,7 @@ def test_arms_are_built_as_the_protocol_says():
     assert [type(m).__name__ for m in models["noisy_plain"]][:3] == ["Linear", "DistributionNoise", "ReLU"]
     assert sum(isinstance(m, DistributionNoise) for m in models["noisy_bn"]) == 8
     assert not any(isinstance(m, DistributionNoise) for m in models["bn"].modules())
-    first = {a: next(m for m in model if isinstance(m, nn.Linear)).weight.numpy() for a, model in models.items()}
+    first = {a: next(m for m in model if isinstance(m, nn.Linear)).weight.detach().numpy() for a, model in models.items()}
     for a in first:                                          # every arm starts from the same weights
         np.testing.assert_array_equal(first[a], first["plain"])
 

@@ -21,7 +21,7 @@ def test_deep_linear_net_follows_the_protocol():
     assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
     assert all(p.dtype == np.float64 for p in bn.parameters())
     bound = np.sqrt(6 / 20)                                   # Glorot uniform for 10 → 10
-    w = np.concatenate([m.weight.numpy().ravel() for m in linears])
+    w = np.concatenate([m.weight.detach().numpy().ravel() for m in linears])
     assert np.abs(w).max() <= bound and w.std() == pytest.approx(bound / np.sqrt(3), rel=0.1)
     assert cfg["steps"] == 10000 and cfg["lrs"] == [1e-7, 1e-6] and cfg["layers"] == [9, 17]
 

@@ -157,6 +157,10 @@ class Linear(Function):
 
 
 def _check_same_dtype(fname, **tensors):
+    for name, t in tensors.items():
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{fname}(): argument '{name}' must be Tensor, not "
+                            f"{type(t).__module__}.{type(t).__name__}; wrap arrays with tn.tensor(x)")
     dtypes = {name: t.dtype for name, t in tensors.items() if t is not None}
     if len(set(dtypes.values())) > 1:
         listed = ", ".join(f"{name} {dt}" for name, dt in dtypes.items())
@@ -760,6 +764,11 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     if reduction == "none":
         return sq
     return sq.sum() if reduction == "sum" else sq.mean()
+
+
+# ====================================================================== indices
+from .functional_sparse import embedding, one_hot  # noqa: E402,F401  (one_hot, embedding: functional_sparse.py)
+__all__ += ["one_hot", "embedding"]
 
 
 # ================================================================= normalization

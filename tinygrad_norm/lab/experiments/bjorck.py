@@ -99,7 +99,7 @@ def relative_loss(model, batch, alphas):
 
 
 def _std(t):
-    return float(np.asarray(t.numpy(), np.float64).std())
+    return float(np.asarray(t.detach().numpy(), np.float64).std())
 
 
 def activation_stds(model, x):

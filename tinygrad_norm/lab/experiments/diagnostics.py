@@ -146,7 +146,7 @@ def train_network(lab, cfg, arm, bn, gain, x, y):
                                 ("saturated", "output", "saturated"), ("grad_mean", "grad", "mean"),
                                 ("grad_std", "grad", "std")):
             curves[key].append([mon.history[n][what][stat][0] for n in mon.names])
-        curves["grad_data"].append([float(g.std() / w.numpy().std()) for g, w in zip(grads, weights)])
+        curves["grad_data"].append([float(g.std() / w.detach().numpy().std()) for g, w in zip(grads, weights)])
 
     return lab.train(arm, model, optimizer, loader, steps=cfg["steps"],
                      loss_fn=lambda xb, yb: F.cross_entropy(model(xb), yb),
@@ -161,7 +161,7 @@ def _capture(model, captured, enabled):
     if enabled:
         for i, tanh in enumerate(m for m in model if isinstance(m, nn.Tanh)):
             def hook(module, args, out, i=i):
-                captured["act"][i] = out.numpy().copy()
+                captured["act"][i] = out.detach().numpy().copy()
 
                 def grad_hook(g):
                     captured["grad"][i] = g.numpy().copy()   # returns None: the gradient is unchanged
