@@ -22,8 +22,6 @@ import numpy as np
 from .. import ops
 from ..kernels import conv as CK
 from ..kernels import elementwise as K
-from ..kernels import softmax as SK
-from ..kernels.reduce import normalize_dims, reduce_view
 from ..ops import reduce_sum, run
 from ..tensor import FLOAT_DTYPES, Function, Tensor
 
@@ -80,27 +78,8 @@ def gelu(input, approximate="none"):
 
 # ======================================================================= softmax
 
-class Softmax(Function):
-    """y = e^(x − m) / Σ_dim e^(x − m) (m = max along dim, for stability);
-    dx = y · (g − Σ_dim g·y)"""
-    name = "softmax"
-
-    def forward(self, x, dim, log=False):
-        if log:
-            self.name = "log_softmax"
-        self.log = log
-        x3, _ = reduce_view(x.reshape(x.shape or (1,)), (dim,))
-        y = np.empty(x3.shape, x.dtype)
-        (SK.log_softmax if log else SK.softmax)(x3, y)
-        self.y3 = y
-        return y.reshape(x.shape)
-
-    def backward(self, g):
-        y3 = self.y3
-        g3 = np.ascontiguousarray(g).reshape(y3.shape)
-        dx = np.empty(y3.shape, y3.dtype)
-        (SK.log_softmax_backward if self.log else SK.softmax_backward)(g3, y3, dx)
-        return dx.reshape(g.shape)
+# The Function is ops.Softmax (below nn: Tensor.softmax needs it too).
+Softmax = ops.Softmax
 
 
 def _softmax_dim(ndim):
@@ -110,14 +89,11 @@ def _softmax_dim(ndim):
 
 
 def _softmax(input, dim, dtype, log):
-    fname = "log_softmax" if log else "softmax"
     if dtype is not None:
         input = input.type(dtype)
-    _check_float(input, fname)
     if dim is None:
         dim = _softmax_dim(input.ndim)
-    axis = normalize_dims(dim, max(input.ndim, 1))[0]
-    return Softmax.apply(input, dim=axis, log=log)
+    return ops.softmax(input, dim, log)
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
