@@ -8,12 +8,16 @@
     diagnostics          Karpathy's activation, gradient and update:data diagnostics (§8)
     bjorck               Bjorck et al. 2018: BN enables large learning rates, residual MLP on MNIST (§5)
     depth_lr             seed 001's table: the largest stable learning rate vs depth, with and without BN (§6)
+    scale_invariance     van Laarhoven 2017, Hoffer et al. 2018: scale invariance and the effective lr (§14)
+    sharpness            Cohen et al. 2021: the edge of stability, with and without BN, train vs eval mode (§16)
 
 To add one: write `experiments/<name>.py` defining `EXPERIMENT = Experiment(...)`
 (see ioffe.py) and import it below.
 """
 from ..experiment import register
 from . import bjorck, depth_lr, diagnostics, init, ioffe, noisy_bn, santurkar_ics, santurkar_landscape
+from . import scale_invariance, sharpness
 
-for _module in (ioffe, santurkar_ics, santurkar_landscape, noisy_bn, init, diagnostics, bjorck, depth_lr):
+for _module in (ioffe, santurkar_ics, santurkar_landscape, noisy_bn, init, diagnostics, bjorck, depth_lr,
+                scale_invariance, sharpness):
     register(_module.EXPERIMENT)
