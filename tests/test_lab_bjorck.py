@@ -1,4 +1,4 @@
-"""The `bjorck` experiment (Bjorck et al. 2018; PROTOCOLS §4.3, §4.4).
+"""The `bjorck` experiment (Bjorck et al. 2018; docs/protocols.md §5).
 
 The measurements at init are checked against plain numpy on tiny nets, the claims
 against synthetic sweeps, `lab.train`'s divergence rule (loss > factor × initial)
@@ -150,7 +150,7 @@ def _init(rel, blocks, norm, rms):
 
 
 def synthetic(plain_acc, bn_acc, plain_rel=(2.2, 2.8e4, 1.6e10, 3.6e19), bn_rel=(0.65, 0.77, 2.5, 18)):
-    """Arms shaped like `bjorck.train`'s, with PROTOCOLS §4.3's calibrated numbers by default."""
+    """Arms shaped like `bjorck.train`'s, with §5's calibrated numbers by default."""
     cfg = dict(bjorck.MODES["default"], seed=0)
     arms = {}
     for bn, accs in ((False, plain_acc), (True, bn_acc)):
@@ -238,7 +238,7 @@ ROBUST = ("1 (lr)", "1 (best)", "1 (small lr)", "2 (no BN)", "3 (no BN)", "3 (BN
 @needs_mnist
 @pytest.mark.paper
 def test_default_protocol(tmp_path, monkeypatch):
-    """`tinygrad-norm run bjorck` (≈ 1.5 min): the robust claims of PROTOCOLS §4.4."""
+    """`tinygrad-norm run bjorck` (≈ 1.5 min): the robust claims of docs/protocols.md §5."""
     monkeypatch.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
     results = lab.run("bjorck", mode="default", out=tmp_path, progress=False, stream=False)
     verdicts = {c["section"]: c["verdict"] for c in results["claims"]}

@@ -1,4 +1,4 @@
-"""The `diagnostics` experiment (Karpathy, makemore part 3; PROTOCOLS §7.2).
+"""The `diagnostics` experiment (Karpathy, makemore part 3; docs/protocols.md §8).
 
 The default suite runs `tinygrad-norm run diagnostics --quick` once and checks the
 direction of every effect and the files it writes; the initialisation and the
@@ -134,7 +134,7 @@ def test_huge_learning_rate_is_recorded_as_diverged(tmp_path, monkeypatch):
 @pytest.mark.paper
 @needs_mnist
 def test_default_protocol(tmp_path):
-    """`tinygrad-norm run diagnostics` (≈ 10 s): every invariant of PROTOCOLS §7.2.
+    """`tinygrad-norm run diagnostics` (≈ 10 s): every invariant of docs/protocols.md §8.
 
     The output layer's update:data ratio sits above −2, as in Karpathy's own notebook
     (his 10^−1.94; docs/lab.md#diagnostics), so that row is a measured FAIL.

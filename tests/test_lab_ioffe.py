@@ -1,9 +1,9 @@
-"""The `ioffe` experiment (Ioffe & Szegedy 2015, Fig. 1; PROTOCOLS §1).
+"""The `ioffe` experiment (Ioffe & Szegedy 2015, Fig. 1; docs/protocols.md §1).
 
 The default suite runs `tinygrad-norm run ioffe --quick` once and checks the
 direction of every effect, the files it writes, resuming and divergence on a
 shortened budget. `pytest -m paper` runs the default protocol and asserts every
-threshold of PROTOCOLS §1.5.
+threshold of docs/protocols.md §1.
 """
 
 import numpy as np
@@ -165,7 +165,7 @@ def test_huge_learning_rate_is_recorded_as_diverged(tmp_path, mnist_env):
 @pytest.mark.paper
 @needs_mnist
 def test_default_protocol_meets_every_threshold(tmp_path, mnist_env):
-    """`tinygrad-norm run ioffe` (15K steps, PROTOCOLS §1.3): every claim of §1.5 passes."""
+    """`tinygrad-norm run ioffe` (15K steps, docs/protocols.md §1): every claim of §1.5 passes."""
     results = lab.run("ioffe", mode="default", out=tmp_path, progress=False, stream=False)
     failed = [(c["section"], c["measured"]) for c in results["claims"] if c["verdict"] != "PASS"]
     assert failed == []

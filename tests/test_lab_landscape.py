@@ -1,10 +1,10 @@
-"""The `santurkar_landscape` experiment (Santurkar et al. 2018, Figs. 4 and 10; PROTOCOLS §2.3 a, §2.5.3–4).
+"""The `santurkar_landscape` experiment (Santurkar et al. 2018, Figs. 4 and 10; docs/protocols.md §3).
 
 The pieces are checked against hand computations (the MLP's structure and He
 statistics, the DLN settings shared with santurkar_ics, the windowed medians
 and the claims' verdicts on made-up curves); a shortened run (300 MLP steps,
 300 DLN steps) checks the direction of every effect and the files written;
-`pytest -m paper` runs the default protocol and asserts PROTOCOLS' thresholds.
+`pytest -m paper` runs the default protocol and asserts the thresholds of docs/protocols.md §3.
 """
 import math
 
@@ -183,7 +183,7 @@ def test_probes_leave_the_training_untouched(short):
 @needs_mnist
 @pytest.mark.paper
 def test_default_protocol_meets_the_thresholds(tmp_path, monkeypatch):
-    """`tinygrad-norm run santurkar-landscape` (≈ 1.5 min): every threshold of PROTOCOLS §2.5.3–4."""
+    """`tinygrad-norm run santurkar-landscape` (≈ 1.5 min): every threshold of docs/protocols.md §3."""
     monkeypatch.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
     results = lab.run("santurkar-landscape", mode="default", out=tmp_path, progress=False, stream=False)
     verdicts = {c["section"]: c["verdict"] for c in results["claims"]}

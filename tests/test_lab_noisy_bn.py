@@ -1,4 +1,4 @@
-"""The `noisy_bn` experiment (Santurkar et al. 2018, Fig. 2 and Algorithm 1; PROTOCOLS §2.1, §2.5.1).
+"""The `noisy_bn` experiment (Santurkar et al. 2018, Fig. 2 and Algorithm 1; docs/protocols.md §4).
 
 `DistributionNoise` is checked against a numpy re-drawing of Algorithm 1 (the same
 generator, the same order), its distribution's moments, and its gradient
@@ -205,7 +205,7 @@ EXPECTED = {"1 (loss vs BN)": "FAIL", "1 (accuracy vs BN)": "PASS", "1 (vs stand
 @needs_mnist
 @pytest.mark.paper
 def test_default_protocol_verdicts(tmp_path, monkeypatch):
-    """`tinygrad-norm run noisy-bn` (≈ 1 min): the verdicts of PROTOCOLS §2.5.1 on this protocol."""
+    """`tinygrad-norm run noisy-bn` (≈ 1 min): the verdicts of docs/protocols.md §4 on this protocol."""
     monkeypatch.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
     results = lab.run("noisy-bn", mode="default", out=tmp_path, progress=False, stream=False)
     assert {c["section"]: c["verdict"] for c in results["claims"]} == EXPECTED

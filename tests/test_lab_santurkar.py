@@ -1,4 +1,4 @@
-"""The `santurkar_ics` experiment (Santurkar et al. 2018, Fig. 3(b); PROTOCOLS §2.3 b, §2.5.2).
+"""The `santurkar_ics` experiment (Santurkar et al. 2018, Fig. 3(b); docs/protocols.md §2).
 
 The default suite runs 200 steps at lr 1e-7 and checks the direction of the ICS
 effect; `pytest -m paper` runs the paper-scale protocol.

@@ -240,24 +240,22 @@ def test_serial_and_parallel_twins_in_chunks_match_the_reference(layout, G, opt_
     x = rng.standard_normal((N, M * K * S)) * 3 + 2
     w, b = rng.uniform(0.5, 2, (G, K)), rng.standard_normal((G, K))
     ref_mean, ref_rstd = rng.standard_normal(M) + 2, rng.uniform(0.2, 0.5, M)
-    flags = dict(center=1.0, scale=1.0, batch_stats=1.0, r_max=1.0, d_max=0.0)
-    flags.update({k: float(v) for k, v in options.items()})
-    scalars = (1e-5, flags["center"], flags["scale"], flags["batch_stats"], flags["r_max"], flags["d_max"])
-    expected = KN._ref_forward(x, w, b, ref_mean, ref_rstd, *scalars)
+    opt = KN.NormOptions.of(**options)
+    expected = KN.reference.forward(x, w, b, ref_mean, ref_rstd, opt)
     g = rng.standard_normal(x.shape)
     for parallel in (False, True):
         chunks = KN.n_chunks(M, K * S, parallel)
         assert chunks == 1 or (parallel and chunks > 1)
         twin = KN.norm_forward.parallel if parallel else KN.norm_forward.serial
         outs = [np.empty_like(x)] + [np.empty(M) for _ in range(5)]
-        twin(x, w, b, ref_mean, ref_rstd, *outs, *scalars, chunks)
+        twin(x, w, b, ref_mean, ref_rstd, *outs, opt, chunks)
         for o, e in zip(outs, expected):
             np.testing.assert_allclose(o, e, rtol=1e-11, atol=1e-12)
         mean, _, rstd, r, d = outs[1:]
         dx, dw, db = np.empty_like(x), np.empty((chunks, G, K)), np.empty((chunks, G, K))
         twin = KN.norm_backward.parallel if parallel else KN.norm_backward.serial
-        twin(g, x, w, mean, rstd, r, d, dx, dw, db, *scalars[1:4], 1.0)
-        ref_dx, ref_dw, ref_db = KN._ref_backward(g, x, w, mean, rstd, r, d, *scalars[1:4], 1.0)
+        twin(g, x, w, mean, rstd, r, d, dx, dw, db, opt, 1.0)
+        ref_dx, ref_dw, ref_db = KN.reference.backward(g, x, w, mean, rstd, r, d, opt, 1.0)
         np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(dw.sum(axis=0), ref_dw[0], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(db.sum(axis=0), ref_db[0], rtol=1e-10, atol=1e-12)

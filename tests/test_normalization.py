@@ -56,7 +56,7 @@ def test_batchnorm_training_output_matches_numpy(shape, cls):
 
 
 def test_batchnorm_worked_example_from_protocols():
-    """PROTOCOLS §6: x = [1, 2, 3, 4] (biased var 1.25, unbiased 1.6667)."""
+    """The worked example: x = [1, 2, 3, 4] (biased var 1.25, unbiased 1.6667)."""
     m = nn.BatchNorm1d(1).double()
     y = m(_t([[1.0], [2.0], [3.0], [4.0]]))
     np.testing.assert_allclose(y.detach().numpy().ravel(), [-1.3416, -0.4472, 0.4472, 1.3416], atol=1e-4)
@@ -513,3 +513,28 @@ def test_empty_batch_leaves_running_statistics_alone(make, shape):
     np.testing.assert_array_equal(layer.running_mean.numpy(), mean)
     np.testing.assert_array_equal(layer.running_var.numpy(), var)
     assert int(layer.num_batches_tracked.item()) == 2
+
+
+@pytest.mark.parametrize("make,shape,kind,axes,groups,running", [
+    (lambda: nn.BatchNorm2d(4), (2, 4, 3, 3), "batch_norm", (0, 2, 3), None, ("running_mean", "running_var")),
+    (lambda: nn.InstanceNorm1d(4), (2, 4, 5), "instance_norm", (2,), None, ()),
+    (lambda: nn.GroupNorm(2, 4), (2, 4, 5), "group_norm", (1, 2), 2, ()),
+    (lambda: nn.LayerNorm((4, 5)), (3, 4, 5), "layer_norm", (1, 2), None, ()),
+    (lambda: nn.RMSNorm(5), (3, 5), "rms_norm", (1,), None, ()),
+    (lambda: nn.BatchRenorm1d(4), (6, 4), "batch_renorm", (0,), None, ("running_mean", "running_std")),
+    (lambda: nn.MeanOnlyBatchNorm1d(4), (6, 4), "mean_only_batch_norm", (0,), None, ("running_mean",)),
+])
+def test_the_norm_node_declares_what_it_is(make, shape, kind, axes, groups, running):
+    """grad_fn is the one core Function, and it says which layer made it, over which dims,
+    in how many groups, with which statistics and running buffers (what tn.viz draws)."""
+    layer = make()
+    y = layer(tn.randn(*shape, requires_grad=True))
+    assert type(y.grad_fn).__name__ == "Normalize" and repr(y.grad_fn) == f"<normalize: {kind}>"
+    spec = y.grad_fn.norm
+    assert (spec.kind, spec.axes, spec.groups, spec.batch_stats) == (kind, axes, groups, True)
+    assert tuple(name for name, _ in spec.running) == running
+    assert all(t is getattr(layer, name) for name, t in spec.running)
+    assert spec.layout[1] == y.grad_fn.mean.shape[0]
+    if running:
+        layer.eval()
+        assert layer(tn.randn(*shape)).grad_fn.norm.batch_stats is False

@@ -9,6 +9,7 @@ import pytest
 
 import tinygrad_norm as tn
 from tinygrad_norm import nn, viz
+from tinygrad_norm.nn.functional_norm import NormSpec
 from tinygrad_norm.tensor import Function
 
 HAVE_DOT = shutil.which("dot") is not None
@@ -334,14 +335,16 @@ def test_thousand_layer_model_rolls_into_one_node():
 # ------------------------------------------------------------ normalization
 
 class FakeNorm(Function):
-    """A stand-in for the normalization Functions, following the attributes viz reads:
-    name, axes, training, running_mean/running_var."""
+    """A stand-in for the normalization Function: it declares what it is in `norm`
+    (a NormSpec), the only thing viz reads about a normalization node."""
 
-    name = "batch_norm"
+    name = "fake_norm"
 
     def forward(self, x, w, name="batch_norm", axes=(0,), training=True, running_mean=None, running_var=None):
-        self.name, self.axes, self.training = name, axes, training
-        self.running_mean, self.running_var = running_mean, running_var
+        reduced = {a % x.ndim for a in axes}
+        n_stats = int(np.prod([n for d, n in enumerate(x.shape) if d not in reduced]))
+        self.norm = NormSpec(name, (1, n_stats, 1, 1), axes, None, training,
+                             (("running_mean", running_mean), ("running_var", running_var)))
         if training:
             mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
             if running_mean is not None:

@@ -6,7 +6,7 @@
     loss = (x @ w).sigmoid().mean()
     loss.backward()            # w.grad now holds d(loss)/dw
 
-The public API mirrors PyTorch (see docs/ and API.md): `tn.Tensor`, factories,
+The public API mirrors PyTorch (see docs/api/index.md): `tn.Tensor`, factories,
 `tn.no_grad`, `tn.nn`, `tn.optim`, `tn.data`, `tn.viz`, `tn.lab`.
 """
 __version__ = "0.1.0"

@@ -25,8 +25,9 @@ from . import devices as _device
 
 _grad_enabled = True
 
-# The modules whose forward is running, outermost first: nn.Module.__call__ sets
-# it, every Function records it, and tn.viz draws one cluster per module.
+# The modules whose forward is running, outermost first, as opaque serial numbers:
+# nn.Module.__call__ sets it, every Function records it (`scope`), and tn.viz
+# draws one cluster per module (nn.module.module_of turns a number into its module).
 _module_scope = ()
 
 
@@ -692,12 +693,10 @@ class Tensor:
     clip = clamp
 
     def softmax(self, dim):
-        from .nn import functional as F
-        return F.softmax(self, dim)
+        return ops.softmax(self, dim)
 
     def log_softmax(self, dim):
-        from .nn import functional as F
-        return F.log_softmax(self, dim)
+        return ops.softmax(self, dim, log=True)
 
     # ------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False):

@@ -135,6 +135,48 @@ def col2im(cols, dx, H, W, sh, sw, ph, pw, dh, dw):
                             plane[h, ow * sw + off_w] += src[oh, ow]
 
 
+# ------------------------------------------------------- layout of the matmuls
+# The matmuls of im2col convolution work on (channels, N·P) matrices (P = Ho·Wo);
+# activations and gradients are NCHW, (N, channels, P). These two passes move
+# between the layouts and fold the per-channel work (bias, its gradient) in.
+
+def _ref_channels_to_batch(src, bias):
+    return np.ascontiguousarray((src + bias[:, None, None]).transpose(1, 0, 2))
+
+
+@kernel(_ref_channels_to_batch, n_in=2, example=lambda rng, dt: (
+        rng.standard_normal((3, 4, 5)).astype(dt), rng.standard_normal(3).astype(dt)))
+def channels_to_batch(src, bias, dst):
+    """dst[n, o, p] = src[o, n, p] + bias[o]: a matmul's (O, N·P) output to NCHW, plus the bias."""
+    O, N, P = src.shape
+    for r in prange(N * O):
+        n, o = r // O, r % O
+        b = bias[o]
+        for p in range(P):
+            dst[n, o, p] = src[o, n, p] + b
+
+
+def _ref_batch_to_channels(g):
+    return np.ascontiguousarray(g.transpose(1, 0, 2)), g.astype(np.float64).sum(axis=(0, 2))
+
+
+@kernel(_ref_batch_to_channels, n_out=2, reassociate=True,
+        example=lambda rng, dt: (rng.standard_normal((4, 3, 5)).astype(dt),))
+def batch_to_channels(g, dst, db):
+    """dst[o, n, p] = g[n, o, p] and db[o] = Σ_{n,p} g[n, o, p] (in float64):
+    an NCHW gradient to the (O, N·P) layout of the matmuls, with the bias's
+    gradient from the same pass."""
+    N, O, P = g.shape
+    for o in prange(O):
+        s = 0.0
+        for n in range(N):
+            for p in range(P):
+                v = g[n, o, p]
+                dst[o, n, p] = v
+                s += v
+        db[o] = s
+
+
 # ------------------------------------------------------------------ max pooling
 
 def _example_planes(rng, dtype):

@@ -15,6 +15,7 @@ pieces (label smoothing, probability targets, MSE) are compositions.
 Sections: activations · softmax · linear · convolution · pooling · dropout ·
 losses · normalization (see the marked spot).
 """
+import threading
 import warnings
 
 import numpy as np
@@ -22,8 +23,6 @@ import numpy as np
 from .. import ops
 from ..kernels import conv as CK
 from ..kernels import elementwise as K
-from ..kernels import softmax as SK
-from ..kernels.reduce import normalize_dims, reduce_view
 from ..ops import reduce_sum, run
 from ..tensor import FLOAT_DTYPES, Function, Tensor
 
@@ -80,27 +79,8 @@ def gelu(input, approximate="none"):
 
 # ======================================================================= softmax
 
-class Softmax(Function):
-    """y = e^(x − m) / Σ_dim e^(x − m) (m = max along dim, for stability);
-    dx = y · (g − Σ_dim g·y)"""
-    name = "softmax"
-
-    def forward(self, x, dim, log=False):
-        if log:
-            self.name = "log_softmax"
-        self.log = log
-        x3, _ = reduce_view(x.reshape(x.shape or (1,)), (dim,))
-        y = np.empty(x3.shape, x.dtype)
-        (SK.log_softmax if log else SK.softmax)(x3, y)
-        self.y3 = y
-        return y.reshape(x.shape)
-
-    def backward(self, g):
-        y3 = self.y3
-        g3 = np.ascontiguousarray(g).reshape(y3.shape)
-        dx = np.empty(y3.shape, y3.dtype)
-        (SK.log_softmax_backward if self.log else SK.softmax_backward)(g3, y3, dx)
-        return dx.reshape(g.shape)
+# The Function is ops.Softmax (below nn: Tensor.softmax needs it too).
+Softmax = ops.Softmax
 
 
 def _softmax_dim(ndim):
@@ -110,14 +90,11 @@ def _softmax_dim(ndim):
 
 
 def _softmax(input, dim, dtype, log):
-    fname = "log_softmax" if log else "softmax"
     if dtype is not None:
         input = input.type(dtype)
-    _check_float(input, fname)
     if dim is None:
         dim = _softmax_dim(input.ndim)
-    axis = normalize_dims(dim, max(input.ndim, 1))[0]
-    return Softmax.apply(input, dim=axis, log=log)
+    return ops.softmax(input, dim, log)
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -191,11 +168,20 @@ class Conv(Function):
 
         cols = im2col(x)                  (C·kh·kw, N·Ho·Wo), one block per group
         y    = W_g @ cols_g  (+ b)         per group g
-        dW_g = g_g @ cols_gᵀ,  dcols_g = W_gᵀ @ g_g,  dx = col2im(dcols),  db = Σ g
+        dW_g = g_g @ cols_gᵀ,  db = Σ g
+        dx   = correlation of g with W flipped, channels swapped   (stride 1)
+             = col2im(W_gᵀ @ g_g)                                  (otherwise)
 
     x (N, C, H, W), W (O, C/groups, kh, kw); a 1-d conv is the same with H = kh = 1.
     `padding` is (top, bottom, left, right), so "same" with an even kernel works.
+    The matmuls work on (channels, N·Ho·Wo) matrices; `channels_to_batch` and
+    `batch_to_channels` move results and gradients to and from NCHW, adding the
+    bias and summing its gradient on the way.
 
+    NOTE: with stride 1, dx is im2col of g and one matmul (C, O·kh·kw) @
+    (O·kh·kw, N·H·W). The col2im way multiplies (C·kh·kw, O) @ (O, N·Ho·Wo),
+    whose inner dimension is only O, and then reads that kh·kw times larger
+    product back to scatter-add it.
     NOTE: cols (kh·kw copies of the input) are built in chunks of samples in one
     reused buffer of at most CHUNK_ELEMENTS (`_chunks`); backward rebuilds them
     instead of keeping them alive from forward, so a deep CNN holds only its
@@ -213,72 +199,110 @@ class Conv(Function):
         self.geometry = (kh, kw, stride[0], stride[1], padding[0], padding[2], dilation[0], dilation[1])
         Ho = (H + padding[0] + padding[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
         Wo = (W + padding[2] + padding[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-        self.x, self.groups, self.out_hw = np.ascontiguousarray(x), groups, (Ho, Wo)
+        self.x, self.w, self.groups, self.out_hw = np.ascontiguousarray(x), w, groups, (Ho, Wo)
         self.wg = w.reshape(groups, O // groups, -1)  # (groups, O/groups, C/groups·kh·kw)
-        self.w_shape = w.shape
         y = np.empty((N, O, Ho, Wo), x.dtype)
-        for n0, n1, cols in self._chunks():
-            out = np.matmul(self.wg, cols)  # (groups, O/groups, n·Ho·Wo)
-            y[n0:n1] = out.reshape(O, n1 - n0, Ho, Wo).transpose(1, 0, 2, 3)
-        if b is not None:
-            y += b.reshape(1, O, 1, 1)
+        _correlate(self.x, self.wg, np.zeros(O, x.dtype) if b is None else b, self.geometry, y)
         return y.reshape(N, O, Wo) if self.one_d else y
-
-    def _chunks(self):
-        """Yield (n0, n1, cols of samples n0:n1 as (groups, C/groups·kh·kw, n·Ho·Wo)).
-        The cols array is overwritten by the next chunk."""
-        x, (kh, kw) = self.x, self.geometry[:2]
-        N, C = x.shape[:2]
-        per_sample = C * kh * kw * self.out_hw[0] * self.out_hw[1]
-        buffer = np.empty(per_sample * _chunk_step(N, per_sample), x.dtype)
-        for n0, n1, _ in self._ranges():
-            cols = buffer[:per_sample * (n1 - n0)].reshape((C, kh, kw, n1 - n0) + self.out_hw)
-            CK.im2col(x[n0:n1], cols, *self.geometry)
-            yield n0, n1, cols.reshape(self.groups, C // self.groups * kh * kw, -1)
-
-    def _ranges(self):
-        """Yield (n0, n1, None): the sample ranges of `_chunks`, without building cols."""
-        N, C = self.x.shape[:2]
-        kh, kw = self.geometry[:2]
-        step = _chunk_step(N, C * kh * kw * self.out_hw[0] * self.out_hw[1])
-        for n0 in range(0, N, step):
-            yield n0, min(N, n0 + step), None
 
     def backward(self, g):
         x, wg, groups = self.x, self.wg, self.groups
         N, C, H, W = x.shape
         O = wg.shape[0] * wg.shape[1]
-        kh, kw = self.geometry[:2]
-        g4 = g.reshape((N, O) + self.out_hw)
+        kh, kw, sh, sw = self.geometry[:4]
+        P = self.out_hw[0] * self.out_hw[1]
+        g3 = np.ascontiguousarray(g).reshape(N, O, P)
         need_x, need_w = self.needs_input_grad[:2]
         need_b = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
-        dx = np.empty_like(x) if need_x else None
+        stride1 = (sh, sw) == (1, 1)
         dwT = np.zeros((groups, wg.shape[2], wg.shape[1]), x.dtype) if need_w else None
-        db = np.zeros(O, np.float64) if need_b else None
-        chunks = self._chunks() if need_w else self._ranges()
-        for n0, n1, cols in chunks:
-            # this chunk of g in the layout of the forward matmul's output
-            gT = np.ascontiguousarray(g4[n0:n1].transpose(1, 0, 2, 3)).reshape(groups, O // groups, -1)
-            if need_x:
-                dcols = np.matmul(wg.transpose(0, 2, 1), gT)
-                CK.col2im(dcols.reshape((C, kh, kw, n1 - n0) + self.out_hw), dx[n0:n1], H, W,
-                          *self.geometry[2:])
-            if need_w:
-                # NOTE: as cols @ gᵀ, not g @ colsᵀ: OpenBLAS was measured faster on
-                # this orientation (the output is tiny for the length of the products).
-                dwT += np.matmul(cols, gT.transpose(0, 2, 1))
-            if need_b:
-                db += reduce_sum(gT.reshape(O, -1), (1,))
+        dx = np.empty_like(x) if need_x else None
+        db, db_chunk = np.zeros(O, np.float64), np.empty(O, np.float64)
+        if need_w or need_b or (need_x and not stride1):
+            for n0, n1, cols in _chunks(x, self.geometry, self.out_hw, groups, build=need_w):
+                gT = _scratch("out", (O, n1 - n0, P), x.dtype)
+                CK.batch_to_channels(g3[n0:n1], gT, db_chunk)
+                db += db_chunk
+                gTg = gT.reshape(groups, O // groups, -1)
+                if need_w:
+                    # NOTE: as cols @ gᵀ, not g @ colsᵀ: OpenBLAS was measured faster on
+                    # this orientation (the output is tiny for the length of the products).
+                    dwT += np.matmul(cols, gTg.transpose(0, 2, 1))
+                if need_x and not stride1:
+                    dcols = np.matmul(wg.transpose(0, 2, 1), gTg)
+                    CK.col2im(dcols.reshape((C, kh, kw, n1 - n0) + self.out_hw), dx[n0:n1], H, W,
+                              *self.geometry[2:])
+        if need_x and stride1:
+            self._input_grad_stride1(g3.reshape((N, O) + self.out_hw), dx)
+        dw = None
         if need_w:
-            dw = np.ascontiguousarray(dwT.transpose(0, 2, 1)).reshape(self.w_shape)
+            dw = np.ascontiguousarray(dwT.transpose(0, 2, 1)).reshape(self.w.shape)
             dw = dw.reshape(dw.shape[:2] + dw.shape[3:]) if self.one_d else dw
-        else:
-            dw = None
         if self.one_d and need_x:
             dx = dx.reshape(N, C, W)
         if len(self.needs_input_grad) == 2:
             return dx, dw
-        return dx, dw, None if db is None else db.astype(x.dtype)
+        return dx, dw, db.astype(x.dtype) if need_b else None
+
+    def _input_grad_stride1(self, g4, dx):
+        """dx = the correlation of g with W flipped in space and with its channel axes
+        swapped, per group: dx[n, c, h, w] = Σ_{o,i,j} g[n, o, h − ph' + i·dh, w − pw' + j·dw]
+        · W[o, c, kh−1−i, kw−1−j], ph' = dh·(kh − 1) − ph, pw' likewise (g is 0 outside)."""
+        kh, kw, _, _, ph, pw, dh, dw = self.geometry
+        O, Cg = self.w.shape[:2]
+        groups, C = self.groups, dx.shape[1]
+        wt = (self.w[:, :, ::-1, ::-1].reshape(groups, O // groups, Cg, kh, kw)
+              .transpose(0, 2, 1, 3, 4).reshape(groups, Cg, -1))  # (groups, Cg, Og·kh·kw)
+        geometry = (kh, kw, 1, 1, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)
+        _correlate(g4, wt, np.zeros(C, dx.dtype), geometry, dx)
+
+
+def _correlate(x, wg, bias, geometry, y):
+    """y = W ⋆ x + bias, chunk by chunk: im2col, one matmul per group, channels_to_batch.
+    x (N, C, H, W), wg (groups, O/groups, C/groups·kh·kw), y (N, O, Ho, Wo)."""
+    groups, O = wg.shape[0], y.shape[1]
+    Ho, Wo = y.shape[2:]
+    for n0, n1, cols in _chunks(x, geometry, (Ho, Wo), groups):
+        out = np.matmul(wg, cols, out=_scratch("out", (groups, O // groups, cols.shape[2]), y.dtype))
+        CK.channels_to_batch(out.reshape(O, n1 - n0, Ho * Wo), bias, y[n0:n1].reshape(n1 - n0, O, Ho * Wo))
+
+
+def _chunks(x, geometry, out_hw, groups, build=True):
+    """Yield (n0, n1, cols): samples n0:n1 of x and, when `build`, their im2col
+    (geometry kh, kw, sh, sw, ph, pw, dh, dw; output size out_hw) viewed as
+    (groups, C/groups·kh·kw, n·Ho·Wo). The cols array is overwritten by the next chunk."""
+    N, C = x.shape[:2]
+    kh, kw = geometry[:2]
+    per_sample = C * kh * kw * out_hw[0] * out_hw[1]
+    step = _chunk_step(N, per_sample)
+    buffer = _scratch("cols", per_sample * step, x.dtype) if build else None
+    for n0 in range(0, N, step):
+        n1 = min(N, n0 + step)
+        if not build:
+            yield n0, n1, None
+            continue
+        cols = buffer[:per_sample * (n1 - n0)].reshape((C, kh, kw, n1 - n0) + out_hw)
+        CK.im2col(x[n0:n1], cols, *geometry)
+        yield n0, n1, cols.reshape(groups, C // groups * kh * kw, -1)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    """A scratch array of `shape`, in memory kept for reuse by the calling thread
+    under `name` (grown when too small). Its contents are garbage, and the next
+    `_scratch(name, ...)` of this thread overwrites them.
+    NOTE: im2col matrices reach 100+ MB; allocated afresh each time they were
+    page-faulted in again on every call (~2,500 faults, ~40 ms per conv layer
+    step), which is what PyTorch's caching allocator avoids too."""
+    pool = _SCRATCH.__dict__
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = pool.get(name)
+    if buf is None or buf.size < size:
+        pool[name] = buf = None  # let the old one go before allocating the new
+        pool[name] = buf = np.empty(size, np.uint8)
+    return buf[:size].view(dtype).reshape(shape)
 
 
 def _chunk_step(N, per_sample):

@@ -14,7 +14,9 @@ Assigning a `Parameter` or a `Module` to an attribute registers it (through
 and `repr()` find it, exactly as in PyTorch. Buffers are tensors that are part of
 the state (saved in `state_dict`) but not trained: running statistics, counters.
 """
+import itertools
 import sys
+import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
@@ -27,6 +29,29 @@ from ..tensor import FLOAT_DTYPES, RemovableHandle, Tensor, _as_array, float32, 
 _tensor = sys.modules[Tensor.__module__]
 
 __all__ = ["Module", "Parameter"]
+
+# Every Function records the modules it was made in (Function.scope) as serial
+# numbers, not as the Modules: the graph holds no nn objects and keeps no module
+# alive. tn.viz turns the numbers back into modules with `module_of`.
+_LIVE = weakref.WeakValueDictionary()   # serial number -> Module
+_SERIALS = itertools.count(1)
+
+
+def module_of(serial):
+    """The live Module with this serial number (an entry of Function.scope), or None."""
+    return _LIVE.get(serial)
+
+
+def _serial(module):
+    """The module's serial number, given on its first call. NOTE: a copy
+    (copy.deepcopy) carries its original's number in __dict__; it gets its own
+    because the number maps to the original."""
+    serial = module.__dict__.get("_serial")
+    if serial is None or _LIVE.get(serial) is not module:
+        serial = next(_SERIALS)
+        object.__setattr__(module, "_serial", serial)
+        _LIVE[serial] = module
+    return serial
 
 
 # ---------------------------------------------------------------------- Parameter
@@ -116,9 +141,9 @@ class Module:
     def __call__(self, *args, **kwargs):
         """Run the forward pre-hooks, `forward`, then the forward hooks.
 
-        While `forward` runs, this module is pushed onto
+        While `forward` runs, this module's serial number is pushed onto
         `tinygrad_norm.tensor._module_scope`, so every op records which modules
-        it was made in (tn.viz draws one cluster per module).
+        it was made in (tn.viz draws one cluster per module; `module_of`).
         """
         if args and isinstance(args[0], np.ndarray):  # NOTE: only the input; losses take array targets
             raise TypeError(f"{type(self).__name__}: argument 0 (input) must be a Tensor, not "
@@ -129,7 +154,7 @@ class Module:
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
         previous = _tensor._module_scope
-        _tensor._module_scope = previous + (self,)
+        _tensor._module_scope = previous + (_serial(self),)
         try:
             output = self.forward(*args, **kwargs)
         finally:

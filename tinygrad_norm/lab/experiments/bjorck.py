@@ -1,10 +1,10 @@
-"""Bjorck et al. 2018: BatchNorm lets a deep residual net take large steps (PROTOCOLS §4).
+"""Bjorck et al. 2018: BatchNorm lets a deep residual net take large steps (docs/protocols.md §5).
 
-    tinygrad-norm run bjorck            # PROTOCOLS §4.3: 7 lrs × 2 nets × 1500 steps (≈ 1.5 min)
+    tinygrad-norm run bjorck            # docs/protocols.md §5: 7 lrs × 2 nets × 1500 steps (≈ 1.5 min)
     tinygrad-norm run bjorck --quick    # 4 lrs × 300 steps: the direction of every effect (≈ 15 s)
     tinygrad-norm run bjorck --full     # 7 lrs × 4690 steps (10 epochs)
 
-The paper trains a 110-layer ResNet on CIFAR-10; its CPU version (PROTOCOLS §4.3)
+The paper trains a 110-layer ResNet on CIFAR-10; its CPU version (docs/protocols.md §5)
 keeps what makes the unnormalized net explode, residual connections plus He init:
 
     data       MNIST, x = pixels / 255, batch 128, shuffled each epoch; every net
@@ -25,7 +25,7 @@ keeps what makes the unnormalized net explode, residual connections plus He init
                (c) the weight gradient of the middle linear (#11 of 22): its histogram,
                    RMS and largest |g|.
 
-The claims (PROTOCOLS §4.4): the largest stable lr with BN is ≥ 10× the largest
+The claims (docs/protocols.md §5): the largest stable lr with BN is ≥ 10× the largest
 without; the best BN accuracy beats the best without; at lr 0.001 BN is not
 better; at init the relative loss without BN exceeds 10³ for some α ≤ 0.1 while
 with BN it stays < 3 for α ≤ 0.3; without BN the last block's output std is ≥ 10×
@@ -59,13 +59,13 @@ ALPHAS = sorted({round(a * 10.0 ** k, 12) for k in range(-4, 0) for a in (1, 2, 
 COMMON = dict(blocks=10, width=100, batch_size=128, lrs=LRS, diverge_factor=1000.0, alphas=ALPHAS,
               middle_layer=11, histogram_bins=60, checkpoint_every=500, log_every=50)
 MODES = {
-    "default": dict(COMMON, steps=1500),                                  # PROTOCOLS §4.3
+    "default": dict(COMMON, steps=1500),                                  # docs/protocols.md §5
     "full": dict(COMMON, steps=4690),                                     # 10 epochs of 469 batches
     "quick": dict(COMMON, steps=300, lrs=[0.001, 0.01, 0.1, 1.0], checkpoint_every=300, log_every=20),
 }
-# PROTOCOLS §4.4 thresholds
+# docs/protocols.md §5 thresholds
 LR_RATIO, EXPLODE, BN_SMOOTH, GROWTH, BN_STD_TOL, GRAD_RATIO = 10.0, 1e3, 3.0, 10.0, 0.05, 10.0
-# PROTOCOLS §4.3: PyTorch, seed 0 (shown next to ours in the report and docs)
+# docs/protocols.md §5: PyTorch, seed 0 (shown next to ours in the report and docs)
 TORCH_ACCURACY = {"plain": {0.001: 0.872, 0.003: 0.918, 0.01: 0.934},
                   "bn": {0.001: 0.836, 0.003: 0.905, 0.01: 0.944, 0.03: 0.960, 0.1: 0.961, 0.3: 0.967, 1.0: 0.952}}
 TORCH_RELATIVE_LOSS = {"plain": {0.003: 0.55, 0.01: 2.2, 0.03: 31, 0.1: 2.8e4, 0.3: 1.6e10, 1.0: 3.6e19},
@@ -73,7 +73,7 @@ TORCH_RELATIVE_LOSS = {"plain": {0.003: 0.55, 0.01: 2.2, 0.03: 31, 0.1: 2.8e4, 0
 
 
 def build(cfg, bn):
-    """The residual MLP of PROTOCOLS §4.3 with BatchNorm1d (bn=True) or the identity as N."""
+    """The residual MLP of docs/protocols.md §5 with BatchNorm1d (bn=True) or the identity as N."""
     return residual_mlp(blocks=cfg["blocks"], width=cfg["width"], norm="batch" if bn else None, init="he")
 
 
@@ -180,7 +180,7 @@ def train(lab, cfg):
 
 
 
-# ------------------------------------------------------------------ claims (PROTOCOLS §4.4)
+# ------------------------------------------------------------------ claims (docs/protocols.md §5)
 
 def sweep(cfg, arms, bn):
     """[(lr, test accuracy or None if diverged, diverged_at or None)] over the lr grid."""
@@ -390,7 +390,7 @@ EXPERIMENT = Experiment(
     title="Bjorck et al. 2018: BatchNorm enables large learning rates (residual MLP on MNIST)",
     paper="J. Bjorck, C. Gomes, B. Selman, K. Q. Weinberger, Understanding Batch Normalization, "
           "NeurIPS 2018 (arXiv:1806.02375)",
-    protocol="§4",
+    protocol="§5",
     modes=MODES, train=train, claims=claims, figures=figures,
     summary="A residual MLP (10 blocks, width 100, He init) on MNIST with BatchNorm or without: an lr sweep "
             "(0.001 … 1.0, plain SGD, batch 128; div = NaN or loss > 1000× initial), and at init the relative "

@@ -12,7 +12,7 @@ Seed 001 ("1. Necessitates Lower Learning Rates") states, without source or prot
     50      η = 0.0001              η = 0.1              ~50-100×
     100+    often infeasible        η = 0.1              enables training
 
-PROTOCOLS.md has no section for it. The protocol below, and every threshold in
+The protocol below (docs/protocols.md §6), and every threshold in
 `claims`, was fixed before the first run:
 
     data       MNIST, x = pixels / 255, batch 128, shuffled each epoch; every run
@@ -396,7 +396,7 @@ EXPERIMENT = Experiment(
     name="depth_lr",
     title="Seed 001's learning-rate table: the largest stable lr vs depth, with and without BatchNorm",
     paper="Seed 001 (internal covariate shift page), '1. Necessitates Lower Learning Rates' (no source given)",
-    protocol="— (none: seed 001; the protocol is the docstring of lab/experiments/depth_lr.py)",
+    protocol="§6",
     modes=MODES, train=train, claims=claims, figures=figures,
     summary="Plain ReLU MLPs (width 100, He init) of several depths on MNIST, with and without BatchNorm, trained "
             "with SGD at every lr of a half-decade grid: the largest stable lr per depth and the steps to 90 % "

@@ -1,10 +1,10 @@
 """Karpathy, makemore part 3: activation, gradient and update:data diagnostics of a deep tanh MLP.
 
-    tinygrad-norm run diagnostics            # PROTOCOLS §7.2 reproduction: 1000 steps
+    tinygrad-norm run diagnostics            # docs/protocols.md §8: 1000 steps
     tinygrad-norm run diagnostics --quick    # 300 steps: every effect's direction
     tinygrad-norm run diagnostics --full     # 5000 steps
 
-The protocol (PROTOCOLS §7.2, "Reproduction for tinygrad_norm"):
+The protocol (docs/protocols.md §8):
 
     data       names.txt is not available here, so MNIST (as §7.2 allows), standardized
                ((x/255 − 0.1307) / 0.3081) so the first layer sees unit-variance inputs,
@@ -48,7 +48,7 @@ from ..experiment import Claim, Experiment
 COMMON = dict(lr=0.1, batch_size=32, hidden=100, layers=6, gain=5 / 3, last_scale=0.1, bins=50,
               checkpoint_every=500)
 MODES = {
-    "default": dict(COMMON, steps=1000, diag_every=100),    # PROTOCOLS §7.2: 1000 steps
+    "default": dict(COMMON, steps=1000, diag_every=100),    # docs/protocols.md §8: 1000 steps
     "full": dict(COMMON, steps=5000, diag_every=250),
     "quick": dict(COMMON, steps=300, diag_every=100),
 }
@@ -174,7 +174,7 @@ def _capture(model, captured, enabled):
             h.remove()
 
 
-# ------------------------------------------------------------------ claims (PROTOCOLS §7.2 invariants)
+# ------------------------------------------------------------------ claims (docs/protocols.md §8 invariants)
 
 def final_ratios(arm, tail=0.1):
     """Per weight matrix: the mean of log10(update:data) over the last `tail` of the steps."""
@@ -193,7 +193,7 @@ def _fmt(values, spec=".3f"):
 def claims(cfg, arms):
     for name, arm in arms.items():
         if arm["diverged_at"] is not None:
-            return [Claim("every invariant of PROTOCOLS §7.2", f"{name} diverged at step {arm['diverged_at']}",
+            return [Claim("every invariant of docs/protocols.md §8", f"{name} diverged at step {arm['diverged_at']}",
                           "training completes", False, section="§7.2")]
     bn, plain1 = arms["bn"]["curves"], arms["plain_gain1"]["curves"]
     step = bn["step"][-1]
@@ -322,7 +322,7 @@ EXPERIMENT = Experiment(
     title="Karpathy, makemore part 3: activation, gradient and update:data diagnostics with and without BN",
     paper="A. Karpathy, \"Building makemore Part 3: Activations & Gradients, BatchNorm\" (Neural Networks: "
           "Zero to Hero, 2022), notebook makemore_part3_bn.ipynb",
-    protocol="§7.2",
+    protocol="§8",
     modes=MODES, train=train, claims=claims, figures=figures,
     summary="6-layer tanh MLP of width 100 (Karpathy's init: gain 5/3, last layer ×0.1) on standardized MNIST "
             "(names.txt is not available), batch 32, SGD lr 0.1, with and without BatchNorm and at gains 5/3 "

@@ -309,7 +309,7 @@ EXPERIMENT = Experiment(
     title="Initialization of a 50-layer ReLU MLP: small, large and He, with and without BatchNorm",
     paper="Seed 001 (internal covariate shift page): the 50-layer initialization demonstration; "
           "He et al. 2015 (arXiv:1502.01852) for He init",
-    protocol="— (none: seed 001; the protocol is the docstring of lab/experiments/init.py)",
+    protocol="§7",
     modes=MODES, train=train, claims=claims, figures=figures,
     summary="Forward statistics per layer at init (the seed's numpy program, float64 and float32) for std 0.01, "
             "1.0 and He weights with and without BN; then each of the six nets is trained on MNIST.",

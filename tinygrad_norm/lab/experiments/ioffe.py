@@ -1,10 +1,10 @@
 """Ioffe & Szegedy 2015, Figure 1: a sigmoid MLP on MNIST with and without BatchNorm.
 
-    tinygrad-norm run ioffe            # the CPU protocol of PROTOCOLS §1.3 (15K steps)
+    tinygrad-norm run ioffe            # the CPU protocol of docs/protocols.md §1 (15K steps)
     tinygrad-norm run ioffe --quick    # 3K steps: every effect's direction, in well under a minute
     tinygrad-norm run ioffe --full     # paper scale: 50K steps
 
-The protocol (PROTOCOLS §1.1 and §1.3):
+The protocol (docs/protocols.md §1):
 
     data       MNIST, x = pixels / 255 (784 inputs), 60 examples per mini-batch,
                shuffled each epoch; both nets see the same batches in the same order.
@@ -20,7 +20,7 @@ The protocol (PROTOCOLS §1.1 and §1.3):
                    1000 test images), for each of the 100 units. BN in training mode on
                    the probe set (batch statistics), running buffers left untouched.
 
-The claims (PROTOCOLS §1.5) are the report's rows: BN reaches 0.95 / 0.90 test
+The claims (docs/protocols.md §1) are the report's rows: BN reaches 0.95 / 0.90 test
 accuracy 1.5× / 3× sooner; it ends at least as accurate; the median of the
 sigmoid inputs drifts ≥ 2.5× less with BN and stays near 0, while without BN it
 moves by more than 1; at step 0 the inputs are collapsed without BN and
@@ -46,7 +46,7 @@ from ..experiment import Claim, Experiment
 COMMON = dict(lr=0.5, batch_size=60, hidden=[100, 100, 100], probe_size=1000, unit=0,
               checkpoint_every=1000, crosscheck=True)
 MODES = {
-    # PROTOCOLS §1.3: the paper's protocol, shortened to 15K steps (the effects are all there by then)
+    # docs/protocols.md §1: the paper's protocol, shortened to 15K steps (the effects are all there by then)
     "default": dict(COMMON, steps=15000, dense_every=250, dense_until=5000, sparse_every=1000),
     # the paper's 50K steps
     "full": dict(COMMON, steps=50000, dense_every=250, dense_until=5000, sparse_every=1000),
@@ -172,7 +172,7 @@ def crosscheck(lab, cfg, arm, bn, data):
     return result
 
 
-# ------------------------------------------------------------------ claims (PROTOCOLS §1.5)
+# ------------------------------------------------------------------ claims (docs/protocols.md §1)
 
 def _steps_ratio(bn, plain, level, at_least):
     """Claim 1: how many times sooner the BN net reaches `level` test accuracy."""
@@ -205,7 +205,7 @@ def claims(cfg, arms):
     bn, plain = arms["bn"], arms["plain"]
     for name, arm in (("BN", bn), ("plain", plain)):
         if arm["diverged_at"] is not None:
-            return [Claim("every claim of PROTOCOLS §1.5", f"the {name} net diverged at step {arm['diverged_at']}",
+            return [Claim("every claim of docs/protocols.md §1", f"the {name} net diverged at step {arm['diverged_at']}",
                           "training completes", False, section="§1.5")]
     cb, cp = bn["curves"], plain["curves"]
     rows = [_steps_ratio(cb, cp, 0.95, 1.5), _steps_ratio(cb, cp, 0.90, 3)]

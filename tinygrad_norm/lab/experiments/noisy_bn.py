@@ -14,9 +14,9 @@ layer, at every training step, per unit j
     m_ij ~ U(μ_t − r_μ, μ_t + r_μ),  s_ij ~ N(σ_t, r_σ)     (per sample i)
     a_ij ← s_ij · a_ij + m_ij
 
-with n_μ = 0.5, n_σ = 1.25, r_μ = r_σ = 0.1 (r_σ read as the std, PROTOCOLS §2.1).
+with n_μ = 0.5, n_σ = 1.25, r_μ = r_σ = 0.1 (r_σ read as the std, docs/protocols.md §4).
 
-The protocol (PROTOCOLS §2.3 c, on santurkar_landscape's MNIST MLP): 784 →
+The protocol (docs/protocols.md §4, on santurkar_landscape's MNIST MLP): 784 →
 8 × [Linear(100) → (BN) → (noise) → ReLU] → Linear(10), He init, zero biases,
 x = pixels / 255; SGD lr 0.1, batch 128, 3000 steps; the same seed and batches
 for all four arms:
@@ -32,7 +32,7 @@ optimizes, so the noisy arms' include their noise) and the test accuracy every
 by its mean, a ↦ 1.125·a; the accuracy with the noise simply removed is
 recorded too, as `test_accuracy_identity`; see DistributionNoise).
 
-The claims (PROTOCOLS §2.5.1, made precise here before the first run):
+The claims (docs/protocols.md §4, made precise here before the first run):
 "within ~10 % of BN": the mean of the window means over the last third of the
 steps is ≤ 1.10 × BN's, and its final test accuracy is within 1 point of BN's;
 "well below the standard net's": that mean is ≤ 0.8 × the standard net's;
@@ -124,7 +124,7 @@ class DistributionNoise(nn.Module):
 COMMON = dict(lr=0.1, batch_size=128, depth=8, width=100, n_mu=0.5, n_sigma=1.25, r_mu=0.1, r_sigma=0.1,
               test_every=500, log_every=100, checkpoint_every=1000)
 MODES = {
-    # PROTOCOLS §2.3 c on the §2.3 a MLP, with its 3000 steps
+    # docs/protocols.md §4, on the §3 MLP, with its 3000 steps
     "default": dict(COMMON, steps=3000),
     # twice as long: does the noisy standard net start training eventually?
     "full": dict(COMMON, steps=6000),
@@ -182,7 +182,7 @@ def train_network(lab, cfg, arm, bn, noisy, data):
                      curves=curves, checkpoint_every=cfg["checkpoint_every"], log_every=cfg["log_every"])
 
 
-# ------------------------------------------------------------------ claims (PROTOCOLS §2.5.1)
+# ------------------------------------------------------------------ claims (docs/protocols.md §4)
 
 def last_third_loss(result):
     """The mean of the training-loss window means whose window ends after 2/3 of the steps."""
@@ -195,7 +195,7 @@ def claims(cfg, arms):
     diverged = [f"{a} diverged at step {r['diverged_at']}" for a, r in arms.items()
                 if r["diverged_at"] is not None and a != "noisy_plain"]
     if diverged:
-        return [Claim("every claim of PROTOCOLS §2.5.1", "; ".join(diverged), "training completes", False,
+        return [Claim("every claim of docs/protocols.md §4", "; ".join(diverged), "training completes", False,
                       section="§2.5.1")]
     late = {a: last_third_loss(arms[a]) for a in ("plain", "bn", "noisy_bn")}
     acc = {a: arms[a]["curves"]["test_accuracy"][-1] for a in arms if arms[a]["curves"]["test_accuracy"]}
@@ -269,7 +269,7 @@ EXPERIMENT = Experiment(
     title="Santurkar et al. 2018, Fig. 2: noisy BatchNorm trains nearly as well as BatchNorm",
     paper="S. Santurkar, D. Tsipras, A. Ilyas, A. Madry, How Does Batch Normalization Help Optimization?, "
           "NeurIPS 2018 (arXiv:1805.11604), §2.1, Fig. 2 and App. A.2.1 (Algorithm 1)",
-    protocol="§2",
+    protocol="§4",
     modes=MODES, train=train, claims=claims, figures=figures,
     summary="MNIST MLP 8×100 ReLU, He init, SGD lr 0.1, batch 128, four arms: standard, BN, BN followed by "
             "Algorithm 1's time-varying noise (per unit μ_t ~ U(−0.5, 0.5), σ_t ~ U(1, 1.25) each step; per "

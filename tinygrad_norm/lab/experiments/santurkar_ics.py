@@ -1,11 +1,11 @@
 """Santurkar et al. 2018, Fig. 3(b): internal covariate shift in a deep linear network.
 
-    tinygrad-norm run santurkar_ics            # the paper's scale: 10K full-batch steps (PROTOCOLS §2.3 b)
+    tinygrad-norm run santurkar_ics            # the paper's scale: 10K full-batch steps (docs/protocols.md §2)
     tinygrad-norm run santurkar_ics --quick    # 1K steps: the direction of every effect
 
 Does BatchNorm reduce internal covariate shift? Santurkar et al. measure it
 directly (Def. 2.1, `tn.lab.ics`): how much the gradient of layer i changes when
-the layers before it take their step. The protocol (PROTOCOLS §2.1, §2.3 b):
+the layers before it take their step. The protocol (docs/protocols.md §2):
 
     data       x ~ N(0, I₁₀), 1000 samples = one full batch; target y = A x with
                A a 10×10 matrix of i.i.d. N(0, 1) entries.
@@ -17,7 +17,7 @@ the layers before it take their step. The protocol (PROTOCOLS §2.1, §2.3 b):
     measured   every 250 steps, before the update, at layers #9 and #17: ‖G − G'‖
                and cos(G, G'); and the training loss.
 
-The claims (PROTOCOLS §2.5.2): BN does *not* reduce this ICS. At lr 1e-7 the
+The claims (docs/protocols.md §2): BN does *not* reduce this ICS. At lr 1e-7 the
 standard net's cos stays > 0.99 while BN's median cos is < 0.5, and BN's
 ‖G − G'‖ is ≥ 100× larger; at lr 1e-6 BN's layer-17 cos is below the standard
 net's; and still the BN net ends with a ≥ 1.5× lower loss at both lrs.
@@ -115,7 +115,7 @@ def full_batch_loss(model, batch):
         return float(sum_of_squares(model(batch[0]), batch[1]).item())
 
 
-# ------------------------------------------------------------------ claims (PROTOCOLS §2.5.2)
+# ------------------------------------------------------------------ claims (docs/protocols.md §2)
 
 def _median(values):
     v = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
@@ -125,7 +125,7 @@ def _median(values):
 def claims(cfg, arms):
     diverged = [f"{a} diverged at step {r['diverged_at']}" for a, r in arms.items() if r["diverged_at"] is not None]
     if diverged:
-        return [Claim("every claim of PROTOCOLS §2.5.2", "; ".join(diverged), "training completes", False,
+        return [Claim("every claim of docs/protocols.md §2", "; ".join(diverged), "training completes", False,
                       section="§2.5.2")]
     lo, hi = min(cfg["lrs"]), max(cfg["lrs"])
     last = cfg["layers"][-1]

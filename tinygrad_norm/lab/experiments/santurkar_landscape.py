@@ -1,6 +1,6 @@
 """Santurkar et al. 2018, Figs. 4 and 10: BatchNorm smooths the loss landscape.
 
-    tinygrad-norm run santurkar-landscape            # PROTOCOLS §2.3 a + the DLN of §2.3 b (≈ 2 min)
+    tinygrad-norm run santurkar-landscape            # docs/protocols.md §3 (≈ 2 min)
     tinygrad-norm run santurkar-landscape --quick    # 1K MLP steps, 2K DLN steps: the direction of every effect
     tinygrad-norm run santurkar-landscape --full     # the same as the default (see below)
 
@@ -11,7 +11,7 @@ untouched). Three numbers per probe: the loss range over η (max − min of
 L(θ_t − ηg)), the gradient predictiveness max_η ‖∇L(θ_t − ηg) − ∇L(θ_t)‖ and the
 effective β-smoothness max_η ‖∇L(θ_t − ηg) − ∇L(θ_t)‖ / ‖ηg‖. Two parts:
 
-(a) Fig. 4 on a CPU scale (PROTOCOLS §2.3 a): the paper's VGG on CIFAR-10 becomes
+(a) Fig. 4 on a CPU scale (docs/protocols.md §3): the paper's VGG on CIFAR-10 becomes
     an MNIST MLP 784 → 8 × [Linear(100) → (BN) → ReLU] → Linear(10), He init
     (kaiming-normal, fan_in) for both nets, zero biases (the BN net's hidden
     Linears have none: β replaces them), x = pixels / 255. SGD lr 0.1, batch
@@ -26,7 +26,7 @@ effective β-smoothness max_η ‖∇L(θ_t − ηg) − ∇L(θ_t)‖ / ‖ηg�
     step 100, fell between two probes and the claims failed; every 50 steps
     costs ~20 % more and catches it.
 
-The claims (PROTOCOLS §2.5.3, §2.5.4): in every window of the MLP's training
+The claims (docs/protocols.md §3): in every window of the MLP's training
 (steps 0–500, 500–1500, 1500–3000) the median loss range is ≥ 5× and the median
 gradient predictiveness ≥ 2× smaller with BN; the effective β differs in its
 spikes, not its median: its 90th percentile over probe steps is larger without
@@ -62,7 +62,7 @@ COMMON = dict(lr=0.1, batch_size=128, depth=8, width=100, eta_factors=[0.5 * k f
               dln_depth=25, dln_width=10, dln_samples=1000, dln_lr=1e-6, dln_eta_factors=DLN_ETAS,
               dln_probe_every=50)
 MODES = {
-    # PROTOCOLS §2.3 a (MLP) and the DLN at the paper's scale (§2.3 b)
+    # docs/protocols.md §3 (MLP) and the DLN at the paper's scale (§2)
     "default": dict(COMMON, steps=3000, dln_steps=10000),
     # the same: see the module docstring
     "full": dict(COMMON, steps=3000, dln_steps=10000),
@@ -180,7 +180,7 @@ def train_dln(lab, cfg, arm, bn, dln_cfg, batch):
                      checkpoint_every=cfg["checkpoint_every"], log_every=cfg["dln_probe_every"])
 
 
-# ------------------------------------------------------------------ claims (PROTOCOLS §2.5.3, §2.5.4)
+# ------------------------------------------------------------------ claims (docs/protocols.md §3)
 
 def _values(values):
     """A float64 array with None (a non-finite number in results.json) as NaN."""
@@ -220,7 +220,7 @@ def _window_claim(cfg, arms, key, what, at_least, section):
 def claims(cfg, arms):
     diverged = [f"{a} diverged at step {r['diverged_at']}" for a, r in arms.items() if r["diverged_at"] is not None]
     if diverged:
-        return [Claim("every claim of PROTOCOLS §2.5.3–4", "; ".join(diverged), "training completes", False,
+        return [Claim("every claim of docs/protocols.md §3", "; ".join(diverged), "training completes", False,
                       section="§2.5.3")]
     rows = [_window_claim(cfg, arms, "loss_range", "loss range over η", LOSS_RANGE_RATIO, "3 (loss range)"),
             _window_claim(cfg, arms, "grad_max", "gradient predictiveness max ‖Δg‖", GRAD_RATIO,
@@ -305,7 +305,7 @@ EXPERIMENT = Experiment(
     title="Santurkar et al. 2018, Figs. 4 and 10: BatchNorm makes the loss landscape smoother",
     paper="S. Santurkar, D. Tsipras, A. Ilyas, A. Madry, How Does Batch Normalization Help Optimization?, "
           "NeurIPS 2018 (arXiv:1805.11604), §3.2, App. A.2.2, Figs. 4 and 10",
-    protocol="§2",
+    protocol="§3",
     modes=MODES, train=train, claims=claims, figures=figures,
     summary="(a) MNIST MLP 8×100 ReLU, He init, SGD lr 0.1, batch 128, with and without BN: every 100 steps the "
             "loss range, gradient predictiveness and effective β along the gradient for η ∈ [0.5, 4] × lr. "
