@@ -19,6 +19,9 @@ DEVICE_TYPES = ("cpu", "cuda", "ipu", "xpu", "mkldnn", "opengl", "opencl", "idee
                 "maia", "xla", "lazy", "vulkan", "mps", "meta", "hpu", "mtia", "privateuseone")
 
 
+builtin_type = type  # NOTE: `device.__init__` takes an argument named `type`, as torch.device does
+
+
 class DeviceError(RuntimeError):
     """A request for a device other than the CPU."""
 
@@ -68,7 +71,6 @@ class device:
         return hash((self.type, self.index))
 
 
-builtin_type = type
 CPU = device("cpu")
 
 
