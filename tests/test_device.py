@@ -47,6 +47,22 @@ def test_gpu_requests_say_the_engine_runs_on_the_cpu(request_):
             request_(obj)
 
 
+def test_factories_and_layers_take_device_like_pytorch():
+    dev = tn.device("cpu")
+    assert tn.zeros(2, 3, device=dev).shape == (2, 3) and tn.tensor([1, 2], device="cpu").dtype == np.int64
+    assert tn.arange(3, device=dev).tolist() == [0, 1, 2] and tn.randn(2, device="cpu").shape == (2,)
+    assert nn.Linear(2, 3, device=dev).weight.shape == (3, 2)
+    assert nn.Conv2d(1, 2, 3, device="cpu").weight.shape == (2, 1, 3, 3)
+    assert nn.Embedding(4, 2, device=dev).weight.shape == (4, 2)
+    state = tn.get_rng_state()
+    for make in (lambda: tn.ones(2, device="cuda"), lambda: tn.randn(2, device="cuda:0"),
+                 lambda: tn.tensor([1.0], device="mps"), lambda: nn.Linear(2, 2, device="cuda"),
+                 lambda: nn.Conv2d(1, 1, 1, device="cuda")):
+        with pytest.raises(tn.DeviceError, match="runs on the CPU only"):
+            make()
+    assert np.array_equal(tn.get_rng_state().numpy(), state.numpy())     # a refused draw draws nothing
+
+
 def test_tensor_to():
     x = tn.randn(2, 3)
     assert x.to("cpu") is x and x.to(tn.device("cpu")) is x and x.cpu() is x

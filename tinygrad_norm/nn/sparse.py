@@ -1,4 +1,5 @@
 """`nn.Embedding`: a lookup table of learned vectors, as `torch.nn.Embedding`."""
+from ..devices import check_device
 from ..random import generator
 from ..tensor import Tensor
 from . import functional as F
@@ -22,6 +23,8 @@ class Embedding(Module):
                  scale_grad_by_freq=False, sparse=False, _weight=None, _freeze=False, device=None,
                  dtype=None):
         super().__init__()
+        if device is not None:
+            check_device(device)
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError("Padding_idx must be within num_embeddings")
