@@ -192,3 +192,44 @@ def test_masked_fill_matches_pytorch():
         x.masked_fill(tn.tensor([1, 0, 1]), 0.0)
     xd = tn.tensor(np.random.default_rng(0).standard_normal((2, 3)), requires_grad=True)
     assert gradcheck(lambda t: t.masked_fill(tn.tensor([[True], [False]]), 0.5), [xd])
+
+
+# torch.linalg.vector_norm(X, p, dim, keepdim) and X's gradient of Σ_k (k + 1)·norm_k (torch 2.13, float64)
+NORM_X = [[3.0, -4.0, 0.0], [1.0, 2.0, -2.0]]
+NORM_REFS = [
+    (2, None, False, 5.830951894845, [[0.514495755428, -0.68599434057, 0.0], [0.171498585143, 0.342997170285, -0.342997170285]]),
+    (2, 1, False, [5.0, 3.0], [[0.6, -0.8, 0.0], [0.666666666667, 1.333333333333, -1.333333333333]]),
+    (1, 0, True, [[4.0, 6.0, 2.0]], [[1.0, -2.0, 0.0], [1.0, 2.0, -3.0]]),
+    (math.inf, 1, False, [4.0, 2.0], [[0.0, -1.0, 0.0], [0.0, 1.0, -1.0]]),
+    (-math.inf, None, False, 0.0, [[0.0, -0.0, 0.0], [0.0, 0.0, -0.0]]),
+    (3, 1, False, [4.497941445275, 2.571281590658], [[0.444851351731, -0.790846847521, 0.0], [0.302503716548, 1.210014866192, -1.210014866192]]),
+    (0, 1, False, [2.0, 3.0], None),
+    (0.5, None, False, 57.160826565023, [[4.365043969424, -3.780238966158, 0.0], [7.560477932315, 5.346065214951, -5.346065214951]]),
+]
+
+
+@pytest.mark.parametrize("p,dim,keepdim,expected,grad", NORM_REFS)
+def test_vector_norm_and_its_gradient_match_pytorch(p, dim, keepdim, expected, grad):
+    x = tn.tensor(NORM_X, dtype=tn.float64, requires_grad=True)
+    n = tn.linalg.vector_norm(x, p, dim=dim, keepdim=keepdim)
+    np.testing.assert_allclose(n.detach().numpy(), expected, rtol=1e-11)
+    (n * (tn.arange(n.numel(), dtype=tn.float64).reshape(n.shape) + 1)).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.zeros((2, 3)) if grad is None else grad, rtol=1e-11, atol=1e-12)
+
+
+def test_tensor_norm_forms_and_gradcheck():
+    w = tn.tensor([[3.0, 4.0]], requires_grad=True)
+    assert w.norm().item() == 5.0 and tn.norm(w, 1).item() == 7.0 and w.norm(dim=1).shape == (1,)
+    z = tn.zeros(3, dtype=tn.float64, requires_grad=True)
+    z.norm().backward()
+    assert z.grad.tolist() == [0.0, 0.0, 0.0]                              # PyTorch's 0 at ‖x‖ = 0
+    x = tn.tensor(np.random.default_rng(1).standard_normal((3, 4)), requires_grad=True)
+    for p in (2, 1, 3, math.inf):
+        assert gradcheck(lambda t: t.norm(p, dim=1), [x])
+    with pytest.raises(RuntimeError, match="p='nuc' is not supported"):
+        w.norm("nuc")
+    assert tn.isnan(tn.tensor([1.0, float("nan")])).tolist() == [False, True]
+    assert tn.tensor([1.0, float("inf")]).isfinite().tolist() == [True, False]
+    assert w.new_zeros(2, 3).shape == (2, 3) and w.new_ones(2).dtype == np.float32
+    assert w.new_tensor([1, 2]).dtype == np.float32 and w.new_full((2,), 7.0).tolist() == [7.0, 7.0]
+    assert tn.clip(tn.tensor([-2.0, 2.0]), -1, 1).tolist() == [-1.0, 1.0]

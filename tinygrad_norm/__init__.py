@@ -25,6 +25,7 @@ from .tensor import (Function, Tensor, bool_, cat, enable_grad, float32, float64
 from . import accelerator, backends, cuda  # noqa: E402  (porting: no GPU; tn.cuda.is_available() is False)
 from .devices import DeviceError, device
 from .einsum import einsum
+from . import linalg  # noqa: E402  (tn.linalg.vector_norm)
 
 from . import nn  # noqa: E402  (after Tensor: modules and layers build on it)
 from . import optim  # noqa: E402  (after Tensor: optimizers import it)
@@ -47,6 +48,7 @@ argmax, argmin, amax, amin = Tensor.argmax, Tensor.argmin, Tensor.amax, Tensor.a
 reshape, flatten, transpose, permute = Tensor.reshape, Tensor.flatten, Tensor.transpose, Tensor.permute
 squeeze, unsqueeze, numel = Tensor.squeeze, Tensor.unsqueeze, Tensor.numel
 softmax, log_softmax = Tensor.softmax, Tensor.log_softmax
+clip, norm, isnan, isinf, isfinite = Tensor.clip, Tensor.norm, Tensor.isnan, Tensor.isinf, Tensor.isfinite
 
 
 def is_tensor(obj):

@@ -853,6 +853,38 @@ class Tensor:
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=_index_of(index))
 
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """‖self‖_p over `dim` (all entries by default); "fro" is 2 (see tn.linalg.vector_norm)."""
+        from .linalg import vector_norm
+        if p in ("fro", None):
+            p = 2
+        elif isinstance(p, str):
+            raise RuntimeError(f"norm: p={p!r} is not supported (matrix norms); use 'fro' or a number")
+        return vector_norm(self, p, dim, keepdim, dtype)
+
+    def isnan(self):
+        return Tensor._wrap(np.isnan(self._data))
+
+    def isinf(self):
+        return Tensor._wrap(np.isinf(self._data))
+
+    def isfinite(self):
+        return Tensor._wrap(np.isfinite(self._data))
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        """A new tensor of `data`, with this tensor's dtype unless `dtype` is given."""
+        return Tensor(data, requires_grad=requires_grad, dtype=dtype or self.dtype)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return Tensor._wrap(np.zeros(_shape_arg(size), dtype or self.dtype)).requires_grad_(requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return Tensor._wrap(np.ones(_shape_arg(size), dtype or self.dtype)).requires_grad_(requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        data = np.full(_shape_arg((size,)), fill_value, dtype or self.dtype)
+        return Tensor._wrap(data).requires_grad_(requires_grad)
+
     def masked_fill(self, mask, value):
         """`value` where the bool `mask` (broadcast to self's shape) is True, self elsewhere;
         the gradient flows to self where the mask is False (and to a Tensor `value`
