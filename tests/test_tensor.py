@@ -28,6 +28,8 @@ def test_tensor_class_makes_python_data_float32():
     assert tn.Tensor([[1, 2], [3, 4]]).dtype == np.float32
     assert tn.Tensor([True, False]).dtype == np.float32
     assert tn.Tensor([1.0, 2.0]).shape == (2,)
+    with pytest.raises(TypeError, match=r"as torch.Tensor\(3, 4\) makes, write tn.empty\(3, 4\)"):
+        tn.Tensor(3, 4)                                # PyTorch's legacy size form
 
 
 def test_numpy_arrays_keep_their_dtype():

@@ -262,6 +262,11 @@ class Tensor:
     __array_priority__ = 1000  # numpy defers `ndarray * Tensor` to Tensor.__rmul__
 
     def __init__(self, data, requires_grad=False, dtype=None):
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            # NOTE: catches PyTorch's legacy size form, torch.Tensor(3, 4) (an uninitialized 3×4)
+            raise TypeError(f"Tensor(data, requires_grad=False, dtype=None): requires_grad must be a bool, "
+                            f"got {requires_grad!r}; for a tensor of a given shape, as torch.Tensor(3, 4) "
+                            f"makes, write tn.empty(3, 4) (or tn.zeros)")
         self._data = _as_array(data, dtype)
         self.grad = None
         self._ctx = None
