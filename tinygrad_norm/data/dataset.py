@@ -43,6 +43,8 @@ class Dataset:
 class TensorDataset(Dataset):
     """Samples are `tuple(t[i] for t in tensors)`; all tensors share their first dim."""
 
+    _takes_index_arrays = True  # __getitems__ accepts an int64 array as well as a list
+
     def __init__(self, *tensors):
         if not tensors:
             raise ValueError("TensorDataset needs at least one tensor")
@@ -62,9 +64,9 @@ class TensorDataset(Dataset):
         return tuple(t[index] for t in self.tensors)
 
     def __getitems__(self, indices):
-        idx = np.asarray(indices, dtype=np.int64)
+        idx = indices if isinstance(indices, np.ndarray) else np.asarray(indices, dtype=np.int64)
         # NOTE: fancy indexing copies: changing a batch in place never changes the dataset
-        return Batch(Tensor._wrap(t._data[idx]) for t in self.tensors)
+        return Batch([Tensor._wrap(t._data[idx]) for t in self.tensors])
 
     def __len__(self):
         return self.tensors[0].shape[0]
@@ -73,8 +75,11 @@ class TensorDataset(Dataset):
 class Subset(Dataset):
     """The samples of `dataset` at `indices`, in that order."""
 
+    _takes_index_arrays = True
+
     def __init__(self, dataset, indices):
         self.dataset, self.indices = dataset, list(indices)
+        self._index_array = None  # self.indices as an int64 array, made on the first batch
 
     def __getitem__(self, index):
         if isinstance(index, list):
@@ -82,6 +87,10 @@ class Subset(Dataset):
         return self.dataset[self.indices[index]]
 
     def __getitems__(self, indices):
+        if getattr(self.dataset, "_takes_index_arrays", False):
+            if self._index_array is None or len(self._index_array) != len(self.indices):
+                self._index_array = np.asarray(self.indices, dtype=np.int64)
+            return self.dataset.__getitems__(self._index_array[np.asarray(indices, dtype=np.int64)])
         inner = [self.indices[i] for i in indices]
         if hasattr(self.dataset, "__getitems__"):
             return self.dataset.__getitems__(inner)

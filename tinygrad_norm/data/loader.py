@@ -140,10 +140,13 @@ class DataLoader:
         epoch = self.epoch if epoch is None else epoch
         return np.random.default_rng([self.seed, epoch]).permutation(self.n)
 
-    def _fetch(self, index):
+    def _fetch(self, getitems, index):
         """One batch for the sample indices `index` (an int64 array)."""
-        getitems = getattr(self.dataset, "__getitems__", None)
-        data = getitems(index.tolist()) if getitems is not None else [self.dataset[int(i)] for i in index]
+        if getitems is None:
+            data = [self.dataset[int(i)] for i in index]
+        else:
+            # NOTE: our datasets take the index array as it is; others get a list, as torch gives
+            data = getitems(index if getattr(self.dataset, "_takes_index_arrays", False) else index.tolist())
         if isinstance(data, Batch):
             if self.collate_fn is None:
                 return tuple(data)
@@ -154,8 +157,9 @@ class DataLoader:
         order = self.order()
         self.epoch += 1
         stop = len(self) * self.batch_size
+        getitems = getattr(self.dataset, "__getitems__", None)
         for start in range(0, stop, self.batch_size):
-            batch = self._fetch(order[start:start + self.batch_size])
+            batch = self._fetch(getitems, order[start:start + self.batch_size])
             if self.transform is not None:
                 batch = self.transform(*batch) if isinstance(batch, tuple) else self.transform(batch)
             yield batch

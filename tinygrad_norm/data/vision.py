@@ -36,6 +36,7 @@ class MNIST(Dataset):
     """
 
     name, folder = "mnist", "MNIST"
+    _takes_index_arrays = True  # __getitems__ accepts an int64 array as well as a list
     classes = ["0 - zero", "1 - one", "2 - two", "3 - three", "4 - four", "5 - five", "6 - six",
                "7 - seven", "8 - eight", "9 - nine"]
 
