@@ -179,19 +179,29 @@ def memory_of(make):
 # ---------------------------------------------------------------- workers
 
 def worker(engine, what, repeats):
-    """Run in a fresh process: print JSON {name: median seconds} (and the CNN's memory)."""
+    """Run in a fresh process: print JSON {name: median seconds} (with "<name> floor"
+    for ours: the BLAS floor, timed in turns with it), or the CNN step's memory."""
     make = torch_fn if engine == "torch" else ours
     if engine == "torch":
         import torch  # noqa: F401  (fails fast, exit code 1, when absent)
-    out = {}
     if what == "memory":
-        out["memory"] = memory_of(make)
-    else:
-        jobs = [(f"{c}->{o}@{h}", make("layer", c, o, h)) for c, o, h in LAYERS] if what == "layers" \
-            else [("cnn", make("cnn"))]
-        times = interleaved([fn for _, fn in jobs], repeats, warmup=1)
-        out = {name: float(np.median(t)) for (name, _), t in zip(jobs, times)}
-    print(json.dumps(out))
+        print(json.dumps({"memory": memory_of(make)}))
+        return
+    jobs = []
+    if what in ("layers", "both"):
+        jobs += [(f"{c}->{o}@{h}", make("layer", c, o, h), conv_matmuls(c, o, h, h, BATCH, first=c == 1))
+                 for c, o, h in LAYERS]
+    if what in ("cnn", "both"):
+        jobs.append(("cnn", make("cnn"), cnn_matmuls(BATCH)))
+    fns, names = [], []
+    for name, fn, shapes in jobs:
+        fns.append(fn)
+        names.append(name)
+        if engine == "ours":
+            fns.append(Floor(shapes))
+            names.append(name + " floor")
+    times = interleaved(fns, repeats, warmup=1)
+    print(json.dumps({name: float(np.median(t)) for name, t in zip(names, times)}))
 
 
 def run_worker(python, engine, what, repeats):
@@ -204,9 +214,22 @@ def run_worker(python, engine, what, repeats):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def fmt(values, scale=1e3, unit="ms"):
+    """'median (min–max)' of a list of round medians."""
+    v = np.asarray(values) * scale
+    return f"{np.median(v):.1f} ({v.min():.1f}-{v.max():.1f}) {unit}" if len(v) > 1 else f"{v[0]:.1f} {unit}"
+
+
+def ratio(a, b):
+    r = np.asarray(a) / np.asarray(b)
+    return f"{np.median(r):.2f}x ({r.min():.2f}-{r.max():.2f})" if len(r) > 1 else f"{r[0]:.2f}x"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per round (the median is kept)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of fresh processes, ours (with the floor) and PyTorch taking turns")
     parser.add_argument("--layers", action="store_true", help="only the layers")
     parser.add_argument("--cnn", action="store_true", help="only the CNN step")
     parser.add_argument("--no-torch", action="store_true")
@@ -216,33 +239,40 @@ def main():
         return worker(*args.worker, args.repeats)
     do_layers, do_cnn = (args.layers or not args.cnn), (args.cnn or not args.layers)
     print(f"batch {BATCH}, float32, {os.cpu_count()} cpus, load average {os.getloadavg()[0]:.1f}; "
-          f"medians of {args.repeats} (ours and the floor take turns; PyTorch alone in a child process)")
+          f"per round the median of {args.repeats} calls (ours and the floor take turns in one process, "
+          f"PyTorch alone in the next); medians over {args.rounds} rounds (min-max of the rounds)")
+    rounds = {"ours": [], "torch": []}
+    for _ in range(args.rounds):
+        what = "both" if do_layers and do_cnn else ("layers" if do_layers else "cnn")
+        rounds["ours"].append(run_worker(sys.executable, "ours", what, args.repeats))
+        if not args.no_torch:
+            peer = run_worker(sys.executable, "torch", what, args.repeats)
+            if peer is not None:
+                rounds["torch"].append(peer)
+    ours_r, torch_r = rounds["ours"], rounds["torch"]
     if do_layers:
-        import tinygrad_norm  # noqa: F401  (the same process as the floor)
-        fns = [ours("layer", c, o, h) for c, o, h in LAYERS]
-        floors = [Floor(conv_matmuls(c, o, h, h, BATCH, first=c == 1)) for c, o, h in LAYERS]
-        times = interleaved([f for pair in zip(fns, floors) for f in pair], args.repeats, warmup=1)
-        peer = None if args.no_torch else run_worker(sys.executable, "torch", "layers", args.repeats)
-        print(f"{'Conv2d fwd+bwd':<16} {'ours ms':>8} {'floor ms':>9} {'ours/floor':>10} {'torch ms':>9} "
-              f"{'ours/torch':>10}")
-        for i, (c, o, h) in enumerate(LAYERS):
-            t, f = np.median(times[2 * i]), np.median(times[2 * i + 1])
-            row = f"{f'{c}->{o} at {h}x{h}':<16} {t * 1e3:8.1f} {f * 1e3:9.1f} {t / f:9.2f}x"
-            if peer:
-                p = peer[f"{c}->{o}@{h}"]
-                row += f" {p * 1e3:9.1f} {t / p:9.2f}x"
+        print(f"{'Conv2d fwd+bwd':<16} {'ours':>22} {'BLAS floor':>22} {'ours/floor':>18} {'PyTorch':>22} "
+              f"{'ours/PyTorch':>18}")
+        for c, o, h in LAYERS:
+            name = f"{c}->{o}@{h}"
+            t = [r[name] for r in ours_r]
+            f = [r[name + " floor"] for r in ours_r]
+            row = f"{f'{c}->{o} at {h}x{h}':<16} {fmt(t):>22} {fmt(f):>22} {ratio(t, f):>18}"
+            if torch_r:
+                p = [r[name] for r in torch_r]
+                row += f" {fmt(p):>22} {ratio(t[:len(p)], p):>18}"
             print(row, flush=True)
     if do_cnn:
-        import tinygrad_norm  # noqa: F401
-        step, floor = ours("cnn"), Floor(cnn_matmuls(BATCH))
-        t, f = (np.median(v) for v in interleaved([step, floor], args.repeats, warmup=1))
-        peer = None if args.no_torch else run_worker(sys.executable, "torch", "cnn", args.repeats)
+        t = [r["cnn"] for r in ours_r]
+        f = [r["cnn floor"] for r in ours_r]
+        print(f"VGG-style CNN step: ours {fmt(t)}, BLAS floor {fmt(f)}, ours/floor {ratio(t, f)}")
+        if torch_r:
+            p = [r["cnn"] for r in torch_r]
+            print(f"  PyTorch {fmt(p)}, ours/PyTorch {ratio(t[:len(p)], p)}")
         mem = run_worker(sys.executable, "ours", "memory", 1)
         mem_t = None if args.no_torch else run_worker(sys.executable, "torch", "memory", 1)
-        print(f"VGG-style CNN step: ours {t * 1e3:.1f} ms, BLAS floor {f * 1e3:.1f} ms, ratio {t / f:.2f}x"
-              + (f"; PyTorch {peer['cnn'] * 1e3:.1f} ms, ours/PyTorch {t / peer['cnn']:.2f}x" if peer else ""))
-        print(f"  peak memory of a step (resident set above the state before it): ours {mem['memory'] / 2**20:.0f} MB"
-              + (f", PyTorch {mem_t['memory'] / 2**20:.0f} MB" if mem_t else ""))
+        print(f"  peak memory of a step (resident set above the state before it): ours "
+              f"{mem['memory'] / 2**20:.0f} MB" + (f", PyTorch {mem_t['memory'] / 2**20:.0f} MB" if mem_t else ""))
     return None
 
 
