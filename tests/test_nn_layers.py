@@ -256,9 +256,15 @@ def test_conv2d_matches_loop_reference_and_gradcheck(case):
     assert check_grad(lambda x, w, *b: F.conv2d(x, w, *b, **case), *inputs)
 
 
-def test_conv2d_processes_the_batch_in_chunks_correctly(monkeypatch):
-    # one sample per im2col chunk: forward and every gradient must be unchanged
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_conv2d_processes_the_batch_in_chunks_and_parts_correctly(monkeypatch, threads):
+    # one sample per im2col chunk, the batch split over `threads` parts (kernels/threads.py):
+    # forward and every gradient must be unchanged, for stride 1 and for the col2im path
+    from tinygrad_norm.kernels import threads as TH
     monkeypatch.setattr(F, "CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(TH, "THREADS", threads)
+    monkeypatch.setattr(TH, "MIN_PART_WORK", 1)
+    assert len(TH.split(3, 10**6)) == threads
     x, w, b = T(RNG.standard_normal((3, 4, 5, 6))), T(RNG.standard_normal((6, 2, 3, 3))), T(RNG.standard_normal(6))
     y = F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2)
     y_ref, backward = ref_conv2d(x.detach().numpy(), w.detach().numpy(), b.detach().numpy(), (1, 2), (1, 1, 1, 1), (1, 1), 2)
@@ -270,6 +276,14 @@ def test_conv2d_processes_the_batch_in_chunks_correctly(monkeypatch):
     x2 = T(x.detach().numpy())
     F.conv2d(x2, w.detach(), stride=2, groups=2).sum().backward()  # input gradient only
     assert x2.grad.shape == x2.shape
+    y1 = F.conv2d(x, w, b, padding=1, groups=2)  # stride 1: dx through im2col of g
+    y1_ref, backward1 = ref_conv2d(x.numpy(), w.numpy(), b.numpy(), (1, 1), (1, 1, 1, 1), (1, 1), 2)
+    np.testing.assert_allclose(y1.numpy(), y1_ref, rtol=1e-12, atol=1e-12)
+    x.grad = w.grad = b.grad = None
+    gy = RNG.standard_normal(y1.shape)
+    y1.backward(gy)
+    for got, want in zip((x.grad, w.grad, b.grad), backward1(gy)):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
 
 
 CONV1D_CASES = [dict(), dict(stride=2, padding=1), dict(dilation=2, groups=2), dict(padding="same"),

@@ -23,6 +23,7 @@ import numpy as np
 from .. import ops
 from ..kernels import conv as CK
 from ..kernels import elementwise as K
+from ..kernels import threads as TH
 from ..ops import reduce_sum, run
 from ..tensor import FLOAT_DTYPES, Function, Tensor
 
@@ -185,7 +186,8 @@ class Conv(Function):
     NOTE: cols (kh·kw copies of the input) are built in chunks of samples in one
     reused buffer of at most CHUNK_ELEMENTS (`_chunks`); backward rebuilds them
     instead of keeping them alive from forward, so a deep CNN holds only its
-    inputs until backward.
+    inputs until backward. The batch is split once over the cores
+    (kernels/threads.py), each part running serial kernels and BLAS.
     """
     name = "conv2d"
 
@@ -215,23 +217,33 @@ class Conv(Function):
         need_x, need_w = self.needs_input_grad[:2]
         need_b = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
         stride1 = (sh, sw) == (1, 1)
-        dwT = np.zeros((groups, wg.shape[2], wg.shape[1]), x.dtype) if need_w else None
+        col2im = need_x and not stride1
         dx = np.empty_like(x) if need_x else None
-        db, db_chunk = np.zeros(O, np.float64), np.empty(O, np.float64)
-        if need_w or need_b or (need_x and not stride1):
-            for n0, n1, cols in _chunks(x, self.geometry, self.out_hw, groups, build=need_w):
-                gT = _scratch("out", (O, n1 - n0, P), x.dtype)
-                CK.batch_to_channels(g3[n0:n1], gT, db_chunk)
+
+        def part(n0, n1):
+            """(dWᵀ, db) of samples n0:n1; with col2im, also their dx."""
+            dwT = np.zeros((groups, wg.shape[2], wg.shape[1]), x.dtype) if need_w else None
+            db, db_chunk = np.zeros(O, np.float64), np.empty(O, np.float64)
+            for m0, m1, cols in _chunks(x, self.geometry, self.out_hw, groups, n0, n1, build=need_w):
+                gT = _scratch("out", (O, m1 - m0, P), x.dtype)
+                CK.batch_to_channels.serial(g3[m0:m1], gT, db_chunk)
                 db += db_chunk
                 gTg = gT.reshape(groups, O // groups, -1)
                 if need_w:
                     # NOTE: as cols @ gᵀ, not g @ colsᵀ: OpenBLAS was measured faster on
                     # this orientation (the output is tiny for the length of the products).
                     dwT += np.matmul(cols, gTg.transpose(0, 2, 1))
-                if need_x and not stride1:
+                if col2im:
                     dcols = np.matmul(wg.transpose(0, 2, 1), gTg)
-                    CK.col2im(dcols.reshape((C, kh, kw, n1 - n0) + self.out_hw), dx[n0:n1], H, W,
-                              *self.geometry[2:])
+                    CK.col2im.serial(dcols.reshape((C, kh, kw, m1 - m0) + self.out_hw), dx[m0:m1], H, W,
+                                     *self.geometry[2:])
+            return dwT, db
+
+        dwT = db = None
+        if need_w or need_b or col2im:
+            results = TH.run_parts(part, TH.split(N, x.size * kh * kw))
+            dwT = sum(r[0] for r in results[1:]) + results[0][0] if need_w else None
+            db = sum(r[1] for r in results)
         if need_x and stride1:
             self._input_grad_stride1(g3.reshape((N, O) + self.out_hw), dx)
         dw = None
@@ -254,36 +266,42 @@ class Conv(Function):
         wt = (self.w[:, :, ::-1, ::-1].reshape(groups, O // groups, Cg, kh, kw)
               .transpose(0, 2, 1, 3, 4).reshape(groups, Cg, -1))  # (groups, Cg, Og·kh·kw)
         geometry = (kh, kw, 1, 1, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)
-        _correlate(g4, wt, np.zeros(C, dx.dtype), geometry, dx)
+        _correlate(g4, np.ascontiguousarray(wt), np.zeros(C, dx.dtype), geometry, dx)
 
 
 def _correlate(x, wg, bias, geometry, y):
-    """y = W ⋆ x + bias, chunk by chunk: im2col, one matmul per group, channels_to_batch.
+    """y = W ⋆ x + bias: per part of the batch (threads.run_parts), chunk by chunk:
+    im2col, one matmul per group, channels_to_batch.
     x (N, C, H, W), wg (groups, O/groups, C/groups·kh·kw), y (N, O, Ho, Wo)."""
     groups, O = wg.shape[0], y.shape[1]
     Ho, Wo = y.shape[2:]
-    for n0, n1, cols in _chunks(x, geometry, (Ho, Wo), groups):
-        out = np.matmul(wg, cols, out=_scratch("out", (groups, O // groups, cols.shape[2]), y.dtype))
-        CK.channels_to_batch(out.reshape(O, n1 - n0, Ho * Wo), bias, y[n0:n1].reshape(n1 - n0, O, Ho * Wo))
+
+    def part(n0, n1):
+        for m0, m1, cols in _chunks(x, geometry, (Ho, Wo), groups, n0, n1):
+            out = np.matmul(wg, cols, out=_scratch("out", (groups, O // groups, cols.shape[2]), y.dtype))
+            CK.channels_to_batch.serial(out.reshape(O, m1 - m0, Ho * Wo), bias,
+                                        y[m0:m1].reshape(m1 - m0, O, Ho * Wo))
+    TH.run_parts(part, TH.split(x.shape[0], y.size * geometry[0] * geometry[1]))
 
 
-def _chunks(x, geometry, out_hw, groups, build=True):
-    """Yield (n0, n1, cols): samples n0:n1 of x and, when `build`, their im2col
-    (geometry kh, kw, sh, sw, ph, pw, dh, dw; output size out_hw) viewed as
-    (groups, C/groups·kh·kw, n·Ho·Wo). The cols array is overwritten by the next chunk."""
-    N, C = x.shape[:2]
+def _chunks(x, geometry, out_hw, groups, n0, n1, build=True):
+    """Yield (m0, m1, cols) for chunks m0:m1 of the samples n0:n1 of x and, when
+    `build`, their im2col (geometry kh, kw, sh, sw, ph, pw, dh, dw; output size
+    out_hw) viewed as (groups, C/groups·kh·kw, m·Ho·Wo). The cols array is
+    overwritten by the next chunk."""
+    C = x.shape[1]
     kh, kw = geometry[:2]
     per_sample = C * kh * kw * out_hw[0] * out_hw[1]
-    step = _chunk_step(N, per_sample)
+    step = _chunk_step(n1 - n0, per_sample)
     buffer = _scratch("cols", per_sample * step, x.dtype) if build else None
-    for n0 in range(0, N, step):
-        n1 = min(N, n0 + step)
+    for m0 in range(n0, n1, step):
+        m1 = min(n1, m0 + step)
         if not build:
-            yield n0, n1, None
+            yield m0, m1, None
             continue
-        cols = buffer[:per_sample * (n1 - n0)].reshape((C, kh, kw, n1 - n0) + out_hw)
-        CK.im2col(x[n0:n1], cols, *geometry)
-        yield n0, n1, cols.reshape(groups, C // groups * kh * kw, -1)
+        cols = buffer[:per_sample * (m1 - m0)].reshape((C, kh, kw, m1 - m0) + out_hw)
+        CK.im2col.serial(x[m0:m1], cols, *geometry)
+        yield m0, m1, cols.reshape(groups, C // groups * kh * kw, -1)
 
 
 _SCRATCH = threading.local()
@@ -310,11 +328,12 @@ def _chunk_step(N, per_sample):
     return max(1, min(N, CHUNK_ELEMENTS // max(per_sample, 1)))
 
 
-# im2col matrices are built for at most this many elements at a time (128 MB of
-# float32; at least one sample). Measured on 2 shared cores, fewer and larger
-# chunks win (each chunk costs numba and OpenBLAS thread launches); the bound
-# only keeps the memory of a huge batch in check.
-CHUNK_ELEMENTS = 1 << 25
+# im2col matrices are built for at most this many elements at a time per thread
+# (16 MB of float32; at least one sample): the kernels run serially inside a
+# part of the batch (kernels/threads.py), so a chunk costs only a few Python
+# calls, and the matrices of the lab's CNN layers took as long in chunks of
+# 1 MB as in one piece of 115 MB (measured single-threaded, CPU time).
+CHUNK_ELEMENTS = 1 << 22
 
 
 def _conv_padding(padding, kernel, dilation, stride, n):
