@@ -450,3 +450,21 @@ def test_the_engine_imports_nothing_from_nn():
             else:
                 continue
             assert not any(n == "nn" or n.startswith("nn.") or ".nn" in n for n in names), (path.name, names)
+
+
+def test_sequential_and_module_list_insert_and_delete_like_lists():
+    """One implementation of the list methods: a negative index counts from the end
+    (PyTorch's Sequential.insert: index + n), del renumbers, out of range raises."""
+    a, b, c, d = nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.Identity()
+    for cls in (nn.Sequential, nn.ModuleList):
+        s = cls([a, b, c]) if cls is nn.ModuleList else cls(a, b, c)
+        s.insert(-1, d)
+        assert list(s) == [a, b, d, c] and list(s._modules) == ["0", "1", "2", "3"]
+        del s[-2]
+        assert list(s) == [a, b, c] and list(s._modules) == ["0", "1", "2"]
+        del s[0:2]
+        assert list(s) == [c] and list(s._modules) == ["0"]
+        with pytest.raises(IndexError, match=f"out of range for a {cls.__name__}"):
+            s[1] = a
+    with pytest.raises(IndexError, match="out of range for a Sequential"):
+        nn.Sequential(a).insert(3, b)

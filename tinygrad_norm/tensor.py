@@ -465,22 +465,7 @@ class Tensor:
         `gradient` is d(loss)/d(self) for a non-scalar `self`; for a scalar it
         defaults to 1. The graph is released afterwards unless `retain_graph`.
         """
-        if not self._requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn: nothing that requires grad was used to compute it")
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs, but this "
-                                   f"tensor has shape {self.shape}: pass backward(gradient) with a "
-                                   f"gradient of that shape")
-            grad = np.ones(self.shape, self.dtype)
-        else:
-            grad = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
-            if grad.shape != self.shape:
-                raise RuntimeError(f"backward(gradient): gradient has shape {grad.shape} but the "
-                                   f"tensor has shape {self.shape}")
-            grad = grad.astype(self.dtype, copy=False)
-        _backward([self], [grad], retain_graph)
+        _backward([self], [_root_gradient(self, gradient, 0, "backward(gradient)")], retain_graph)
 
     def register_hook(self, hook):
         """Call `hook(grad)` when this tensor's gradient is computed; a returned
@@ -956,6 +941,26 @@ class RemovableHandle:
 
 class GraphReleasedError(RuntimeError):
     """The graph behind a tensor was released by an earlier backward()."""
+
+
+def _root_gradient(root, gradient, i, argument):
+    """The array a backward walk starts from at `root` (output i of the walk):
+    `gradient` (a Tensor or array) of root's shape cast to its dtype, or ones
+    for a scalar root; `argument` names where a gradient is passed, for errors.
+    Tensor.backward and autograd.grad both check their roots here."""
+    if not root._requires_grad:
+        raise RuntimeError(f"element {i} of tensors does not require grad and does not have a "
+                           f"grad_fn: nothing that requires grad was used to compute it")
+    if gradient is None:
+        if root._data.size != 1:
+            raise RuntimeError(f"grad can be implicitly created only for scalar outputs, but output {i} "
+                               f"has shape {root.shape}: pass {argument} with a gradient of that shape")
+        return np.ones(root.shape, root.dtype)
+    grad = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
+    if grad.shape != root.shape:
+        raise RuntimeError(f"{argument}: gradient has shape {grad.shape} but the tensor has shape "
+                           f"{root.shape}")
+    return grad.astype(root.dtype, copy=False)
 
 
 def _toposort(roots, include_constants=False):

@@ -5,7 +5,6 @@
 
 The computation is F.conv2d: im2col + one BLAS matmul per group, on numba kernels.
 """
-import math
 
 from ..devices import check_device
 from . import functional as F
@@ -65,13 +64,8 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # NOTE: as torch: U(±1/√fan_in) for both, fan_in = in_channels/groups·∏kernel_size.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        # fan_in = in_channels/groups·∏kernel_size
+        init._layer_default_(self.weight, self.bias, draw_bias_at_zero_fan_in=False)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

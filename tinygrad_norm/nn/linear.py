@@ -3,7 +3,6 @@
     fc = nn.Linear(784, 100)      # weight (100, 784), bias (100,)
     y = fc(x)                      # x (N, 784) -> (N, 100); any leading dims work
 """
-import math
 
 import numpy as np
 
@@ -50,12 +49,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # NOTE: the same draws, in the same order, as torch.nn.Linear.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._layer_default_(self.weight, self.bias, draw_bias_at_zero_fan_in=True)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
