@@ -43,8 +43,13 @@ def test_claims_on_synthetic_curves():
     rows = {c.section: c for c in S.claims(cfg, arms)}
     assert rows["16.1"].passed and rows["16.1"].value == pytest.approx(20 / 20)
     assert rows["16.2"].passed and rows["16.3"].passed and rows["16.3"].value == pytest.approx(3.0)
-    assert rows["16.4"].passed and rows["16.4"].value == pytest.approx(np.exp(np.median(np.abs(np.log(
-        [14 / 10, 18 / 12, 20 / 15, 21 / 16, 19 / 15])))))
+    assert rows["16.4"].passed is False and rows["16.4"].value == pytest.approx(np.exp(np.median(np.log(
+        [10 / 14, 12 / 18, 15 / 20, 16 / 21, 15 / 19]))))
+    assert rows["16.5"].passed is False and rows["16.5"].value == pytest.approx(15 / 20)
+    arms["bn"]["curves"]["eval"] = [None, 50, 60, 70, 80, 90]           # eval mode much sharper
+    rows = {c.section: c for c in S.claims(cfg, arms)}
+    assert rows["16.4"].passed and rows["16.4"].value == pytest.approx(50 / 14)       # the median of 50/14, 60/18, 70/20, 80/21, 90/19
+    assert rows["16.5"].passed and rows["16.5"].value == pytest.approx(80 / 20)
     arms["bn"]["curves"]["eval"] = [None, 14, 18, 20, 21, 19]           # eval = train: no difference
     arms["plain"]["curves"]["train"] = [5, 6, 7, 8, 9, 10]              # never reaches 2/η
     rows = {c.section: c for c in S.claims(cfg, arms)}
@@ -63,5 +68,5 @@ def test_tiny_run_records_sharpness(tiny):
     assert c["step"] == [0, 10, 20] and cb["eval"][0] is None and all(e > 0 for e in cb["eval"][1:])
     assert all(c["converged"]) and all(v > 0 for v in c["train"] + cb["train"])
     assert len(c["history_train"][-1]) == c["iterations"][-1][0]
-    assert [r["section"] for r in results["claims"]] == ["16.1", "16.2", "16.3", "16.4"]
+    assert [r["section"] for r in results["claims"]] == ["16.1", "16.2", "16.3", "16.4", "16.5"]
     assert (out / "sharpness.png").read_bytes()[:8] == PNG_MAGIC
