@@ -70,3 +70,35 @@ def test_tiny_run_records_sharpness(tiny):
     assert len(c["history_train"][-1]) == c["iterations"][-1][0]
     assert [r["section"] for r in results["claims"]] == ["16.1", "16.2", "16.3", "16.4", "16.5"]
     assert (out / "sharpness.png").read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    return quick_run(tmp_path_factory, "sharpness")
+
+
+@needs_mnist
+def test_quick_shows_every_direction(quick):
+    _, results = quick
+    edge = 2 / results["config"]["lr"]
+    plain, bn = results["arms"]["plain"]["curves"], results["arms"]["bn"]["curves"]
+    assert plain["step"] == [0, 50, 100]
+    assert plain["train"][-1] > 1.2 * plain["train"][0]                 # progressive sharpening
+    assert bn["train"][0] > 2 * edge and 0.7 * edge < bn["train"][-1] < 1.5 * edge   # BN: down to the edge
+    assert all(e > 2 * t for t, e in zip(bn["train"][1:], bn["eval"][1:]))            # eval mode much sharper
+    assert all(c["passed"] for c in results["checks"])
+
+
+# the verdicts of `tinygrad-norm sweep sharpness --seeds 0-4` (docs/lab.md)
+VERDICTS = {"16.1": "holds", "16.2": "holds", "16.3": "fails", "16.4": "holds", "16.5": "holds"}
+
+
+@needs_mnist
+@pytest.mark.paper
+def test_default_protocol_over_seeds(tmp_path, monkeypatch):
+    """`tinygrad-norm sweep sharpness --seeds 0-4` (≈ 25 min on one worker)."""
+    monkeypatch.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
+    (summary,) = lab.sweep("sharpness", seeds=range(5), mode="default", out=tmp_path, workers=1,
+                           progress=False, stream=False)
+    verdicts = {c["section"]: c["verdict"] for c in summary["claims"] if c.get("kind", "claim") == "claim"}
+    assert verdicts == VERDICTS

@@ -259,7 +259,8 @@ def figures(cfg, arms, out):
     for ax, title in ((ax_norm, "‖W‖ (mean over the 8 hidden weights)"), (ax_angle, "angular update per step (rad)")):
         ax.set_yscale("log")
         ax.set_xscale("symlog", linthresh=10)
-        ax.set_xlabel("step")
+        ax.set_xlim(left=0)
+        ax.set_xlabel("step (linear to 10, then log)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

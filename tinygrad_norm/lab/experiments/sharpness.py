@@ -2,7 +2,7 @@
 training form and in its eval form.
 
     tinygrad-norm run sharpness            # the protocol below (§16 of docs/protocols.md)
-    tinygrad-norm run sharpness --quick    # 150 steps: the direction of each effect
+    tinygrad-norm run sharpness --quick    # 100 steps: the direction of each effect
 
 The protocol:
 
@@ -12,7 +12,7 @@ The protocol:
     nets       784-100-100-10 tanh MLP; with BN: BatchNorm1d on each hidden layer's Linear
                output (no bias), before the tanh. PyTorch's default init, the same seed.
     training   full-batch gradient descent (SGD on the whole subset every step), lr η = 0.1,
-               so 2/η = 20; `steps` = 600 (150 in --quick).
+               so 2/η = 20; `steps` = 600 (100 in --quick, 3000 in --full).
     measured   every `every` = 50 steps: the loss and the Hessian's top eigenvalue λ
                (`tn.lab.top_eigenvalue`, Lanczos to a relative residual of 1e-3, warm-started
                from the previous measurement's vector) on the full batch, in train mode
@@ -51,10 +51,10 @@ from ..probe import preserved
 
 # ------------------------------------------------------------------ settings
 
-COMMON = dict(lr=0.1, subset=2000, width=100, every=50, tol=1e-3, lanczos_iters=30)
+COMMON = dict(lr=0.1, subset=2000, width=100, every=50, tol=1e-3, lanczos_iters=60)
 MODES = {
     "default": dict(COMMON, steps=600),
-    "quick": dict(COMMON, steps=150),
+    "quick": dict(COMMON, steps=100),
     "full": dict(COMMON, steps=3000),
 }
 
