@@ -37,7 +37,9 @@ Claims (thresholds fixed on seeds 100-102, see docs/protocols.md §14; judged on
           (mean over the 8 hidden weights).
     14.4  weight decay: the rms angular update over the last quarter of WD1's steps is
           √(2ηλ) within a factor 1.25 (mean over the hidden weights).
-    14.5  the same for WDk, started k² slower: its late angular update is WD1's within 10 %.
+    14.5  the same for WDk, started k² slower: its late angular update is WD1's within a factor
+          1.2 (set at 10 % before calibration; seeds 100-102 gave 1.04, 1.05, 0.92, so the
+          seed-to-seed spread of this rms needs 1.2; a null effect would give ~1/k² = 0.01).
 Checks: B's hidden weights stay k× A's (‖W_B‖ / ‖W_A‖ / k − 1 ≤ 1e-9 at the end, ε = 1e-12);
 C's η/‖W‖² at step 0 is A's / k² (true by construction).
 """
@@ -221,8 +223,8 @@ def claims(cfg, arms):
     rk = None if late1 is None or latek is None else latek / late1
     ak0 = _mean_at(arms["WDk"], "angle")
     rows.append(Claim.compare(f"from k× the initial scale (step-0 angle k² smaller) it settles at the same angle: "
-                              f"late rms WDk / WD1 within 10 %",
-                              rk, "between", (1 / 1.1, 1.1),
+                              f"late rms WDk / WD1 within a factor 1.2",
+                              rk, "between", (1 / 1.2, 1.2),
                               measured=(f"WDk {latek:.4f}, WD1 {late1:.4f} rad: {rk:.3f}× (step 0: {ak0:.2e} rad)"
                                         if rk else "n/a"), section="14.5", log=True))
 
@@ -257,7 +259,8 @@ def figures(cfg, arms, out):
     for ax, title in ((ax_norm, "‖W‖ (mean over the 8 hidden weights)"), (ax_angle, "angular update per step (rad)")):
         ax.set_yscale("log")
         ax.set_xscale("symlog", linthresh=10)
-        ax.set_xlabel("step")
+        ax.set_xlim(left=0)
+        ax.set_xlabel("step (linear to 10, then log)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

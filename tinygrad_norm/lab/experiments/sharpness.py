@@ -2,7 +2,7 @@
 training form and in its eval form.
 
     tinygrad-norm run sharpness            # the protocol below (§16 of docs/protocols.md)
-    tinygrad-norm run sharpness --quick    # 150 steps: the direction of each effect
+    tinygrad-norm run sharpness --quick    # 100 steps: the direction of each effect
 
 The protocol:
 
@@ -12,22 +12,27 @@ The protocol:
     nets       784-100-100-10 tanh MLP; with BN: BatchNorm1d on each hidden layer's Linear
                output (no bias), before the tanh. PyTorch's default init, the same seed.
     training   full-batch gradient descent (SGD on the whole subset every step), lr η = 0.1,
-               so 2/η = 20; `steps` = 600 (150 in --quick).
+               so 2/η = 20; `steps` = 600 (100 in --quick, 3000 in --full).
     measured   every `every` = 50 steps: the loss and the Hessian's top eigenvalue λ
                (`tn.lab.top_eigenvalue`, Lanczos to a relative residual of 1e-3, warm-started
                from the previous measurement's vector) on the full batch, in train mode
                (BN on the batch's statistics, the function GD descends) and, for the BN net,
                in eval mode (the running statistics, momentum 0.1: what PyHessian measures).
 
-Claims (thresholds fixed on seed 100 before seeds 0-4 ran; docs/protocols.md §16):
+Claims (thresholds fixed on seeds 100-102 before seeds 0-4 ran; docs/protocols.md §16):
 
     16.1  edge of stability, plain net: the sharpness rises to 2/η and hovers there: the
           median of λ·η/2 over the second half of the measurements is in [0.8, 1.3].
     16.2  the same for the BN net, in train mode.
     16.3  early in training (step 0) the sharpness is lower with BN than without:
           λ_plain / λ_BN ≥ 1.2.
-    16.4  train- and eval-mode sharpness of the BN net differ: the median over the
-          measurements at step ≥ 50 of |log(λ_train / λ_eval)| ≥ log 1.2 (the ratio is printed).
+    16.4  train- and eval-mode sharpness of the BN net differ, eval mode the sharper: the
+          median over the measurements at step ≥ 50 of λ_eval / λ_train ≥ 2.
+    16.5  GD on the BN net is stable although its eval-mode sharpness is far above 2/η: the
+          median of λ_eval·η/2 over the second half of training ≥ 2.
+16.1, 16.2 and 16.3 are the issue's hypotheses, fixed before any run; the first run (seed 100)
+showed 16.3 reversed (BN 56 vs plain 11 at step 0) and eval mode 5.5× sharper, which fixed
+16.4's threshold at 2 (from "differ by ≥ 1.2×") and added 16.5; seeds 101-102 checked them.
 Checks: Lanczos converged at every measurement; the loss went down (final < initial).
 """
 import math
@@ -46,10 +51,10 @@ from ..probe import preserved
 
 # ------------------------------------------------------------------ settings
 
-COMMON = dict(lr=0.1, subset=2000, width=100, every=50, tol=1e-3, lanczos_iters=30)
+COMMON = dict(lr=0.1, subset=2000, width=100, every=50, tol=1e-3, lanczos_iters=60)
 MODES = {
     "default": dict(COMMON, steps=600),
-    "quick": dict(COMMON, steps=150),
+    "quick": dict(COMMON, steps=100),
     "full": dict(COMMON, steps=3000),
 }
 
@@ -159,16 +164,23 @@ def claims(cfg, arms):
     pairs = [(t, e) for s, t, e in zip(cb["step"], cb["train"], cb["eval"]) if s >= 50 and e is not None and e > 0
              and t > 0]
     if pairs:
-        logs = np.log([t / e for t, e in pairs])
-        gap = float(np.median(np.abs(logs)))
-        rows.append(Claim.compare("the BN net's train- and eval-mode sharpness differ: median |log(λ_train/λ_eval)| "
-                                  "≥ log 1.2", math.exp(gap), ">=", 1.2,
-                                  measured=(f"median λ_train/λ_eval = {math.exp(float(np.median(logs))):.3f} "
-                                            f"(range {math.exp(logs.min()):.3f} … {math.exp(logs.max()):.3f})"),
+        ratio = float(np.exp(np.median(np.log([e / t for t, e in pairs]))))
+        spread = [e / t for t, e in pairs]
+        rows.append(Claim.compare("the BN net's eval-mode sharpness (running statistics, as PyHessian measures it) "
+                                  "is ≥ 2× its train-mode one: median λ_eval / λ_train at steps ≥ 50",
+                                  ratio, ">=", 2.0,
+                                  measured=f"{ratio:.2f}× (range {min(spread):.2f} … {max(spread):.2f})",
                                   section="16.4", log=True))
+        late_eval = _late_median(cb["eval"])
+        rows.append(Claim.compare("GD on the BN net is stable although its eval-mode sharpness is far above 2/η: "
+                                  "late median λ_eval·η/2 ≥ 2 (train mode sits at the edge, 16.2)",
+                                  late_eval / edge, ">=", 2.0,
+                                  measured=f"late median λ_eval = {late_eval:.1f} ({late_eval / edge:.2f} × 2/η)",
+                                  section="16.5", log=True))
     else:
-        rows.append(Claim("the BN net's train- and eval-mode sharpness differ", "no eval-mode measurement",
-                          "≥ log 1.2", None, section="16.4"))
+        for section in ("16.4", "16.5"):
+            rows.append(Claim("the BN net's train- and eval-mode sharpness", "no eval-mode measurement",
+                              "see docs/protocols.md §16", None, section=section))
     conv = all(all(a["curves"]["converged"]) for a in arms.values())
     rows.append(Claim("Lanczos converged (relative residual ≤ tol) at every measurement",
                       f"iterations per measurement ≤ {max(max(i) for a in arms.values() for i in a['curves']['iterations'])}",
