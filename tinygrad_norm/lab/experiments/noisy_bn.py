@@ -39,7 +39,7 @@ unstable the distributions are (`instability`).
 
 The claims (docs/protocols.md §4, ours: the paper gives no numbers): the noise
 makes noisy BN's distributions ≥ 1.5× as unstable as the standard net's; noisy BN
-is within 1 point of BN in test accuracy and ≥ 0.3 points above the standard
+is within 1 point of BN in test accuracy and ≥ 0.4 points above the standard
 net; the noisy standard net stalls (no 100-step mean below 2.0). Sanity check:
 noisy BN's distributions move ≥ 3× more than BN's (the noise does it by
 construction). The noisy arms' training losses are reported, not judged: they
@@ -134,7 +134,7 @@ MODES = {
 ARMS = {"plain": (False, False), "bn": (True, False), "noisy_bn": (True, True), "noisy_plain": (False, True)}
 LABELS = {"plain": "standard", "bn": "BN", "noisy_bn": "noisy BN", "noisy_plain": "standard + noise"}
 COLORS = {"plain": "tab:red", "bn": "tab:blue", "noisy_bn": "tab:green", "noisy_plain": "tab:orange"}
-MATCH_ACCURACY, BEATS_STANDARD, STALL_LOSS = 0.01, 0.003, 2.0
+MATCH_ACCURACY, BEATS_STANDARD, STALL_LOSS = 0.01, 0.004, 2.0
 # the distributions' instability (docs/protocols.md §4): noisy BN vs the standard net (a claim, ours)
 # and vs BN (a sanity check: the noise moves each unit's mean by E|U − U'| = n_μ·2/3 by construction)
 UNSTABLE_VS_STANDARD, UNSTABLE_VS_BN = 1.5, 3.0
