@@ -143,7 +143,10 @@ class Linear(Function):
         self.x_shape = x.shape
         self.x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         self.w = w
-        y = np.matmul(self.x2, w.T)
+        # NOTE: OpenBLAS multiplies by a C-contiguous Wᵀ 1.3-1.6x faster than by the
+        # transposed view (60×100 @ 100×100: 12 vs 18 µs); the copy pays for itself
+        # on small weights (3 µs for 100×100), not on large ones (26 µs for 100×784).
+        y = np.matmul(self.x2, np.ascontiguousarray(w.T) if w.size <= 1 << 14 else w.T)
         if b is not None:
             y += b
         return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (w.shape[0],))
