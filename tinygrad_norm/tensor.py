@@ -1058,8 +1058,6 @@ def _backward(roots, root_grads, retain_graph, capture=None):
         parent_grads = ctx.backward(g)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)
-        # ids of the returned arrays: one returned for two parents is shared (see below)
-        returned = [id(q) for q in parent_grads] if len(parent_grads) > 1 else None
         for p, pg in zip(ctx.parents, parent_grads):
             if pg is None or not p._requires_grad:
                 continue
@@ -1074,8 +1072,10 @@ def _backward(roots, root_grads, retain_graph, capture=None):
                 grads[key], owned[key] = grads[key] + pg, True
             else:
                 grads[key] = pg
+                # an array returned for two parents is shared
                 owned[key] = converted or (pg is not g and _fresh(pg)
-                                           and (returned is None or returned.count(id(pg)) == 1))
+                                           and (len(parent_grads) == 1
+                                                or sum(q is pg for q in parent_grads) == 1))
         if not retain_graph:
             ctx.release()
 

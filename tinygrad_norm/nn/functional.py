@@ -117,17 +117,23 @@ class Linear(Function):
 
     def forward(self, x, w, b=None):
         self.x_shape = x.shape
-        self.x2 = x.reshape(-1, x.shape[-1])
+        self.x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         self.w = w
-        y = self.x2 @ w.T
+        # NOTE: OpenBLAS multiplies by a C-contiguous Wᵀ 1.3-1.6x faster than by the
+        # transposed view (60×100 @ 100×100: 12 vs 18 µs); the copy pays for itself
+        # on small weights (3 µs for 100×100), not on large ones (26 µs for 100×784).
+        y = np.matmul(self.x2, np.ascontiguousarray(w.T) if w.size <= 1 << 14 else w.T)
         if b is not None:
             y += b
-        return y.reshape(x.shape[:-1] + (w.shape[0],))
+        return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (w.shape[0],))
 
     def backward(self, g):
-        g2 = g.reshape(-1, self.w.shape[0])
-        dx = (g2 @ self.w).reshape(self.x_shape) if self.needs_input_grad[0] else None
-        dw = g2.T @ self.x2 if self.needs_input_grad[1] else None
+        g2 = g if g.ndim == 2 else g.reshape(-1, self.w.shape[0])
+        dx = None
+        if self.needs_input_grad[0]:
+            dx = np.matmul(g2, self.w)
+            dx = dx if len(self.x_shape) == 2 else dx.reshape(self.x_shape)
+        dw = np.matmul(g2.T, self.x2) if self.needs_input_grad[1] else None
         if len(self.needs_input_grad) == 2:
             return dx, dw
         db = reduce_sum(g2, (0,)) if self.needs_input_grad[2] else None
@@ -150,13 +156,18 @@ def _check_same_dtype(fname, **tensors):
 def linear(input, weight, bias=None):
     """y = x Wᵀ + b (see nn.Linear). input (*, in_features), weight (out_features,
     in_features), bias (out_features,)."""
-    _check_same_dtype("linear", input=input, weight=weight, bias=bias)
-    _check_float(input, "linear")
-    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+    x, w = input._data, weight._data
+    # NOTE: the checks read the arrays directly (Tensor properties cost ~0.1 µs each,
+    # and this runs on every layer of every step); the messages are built only to raise.
+    if w.dtype != x.dtype or (bias is not None and bias._data.dtype != x.dtype):
+        _check_same_dtype("linear", input=input, weight=weight, bias=bias)
+    if x.dtype not in FLOAT_DTYPES:
+        _check_float(input, "linear")
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise RuntimeError(f"linear: input of shape {input.shape} cannot be multiplied with weight "
                            f"of shape {weight.shape} (expected the input's last dim to be "
                            f"{weight.shape[1] if weight.ndim == 2 else '?'})")
-    if bias is not None and bias.shape != (weight.shape[0],):
+    if bias is not None and bias._data.shape != (w.shape[0],):
         raise RuntimeError(f"linear: bias of shape {bias.shape} does not match the "
                            f"{weight.shape[0]} output features of weight {weight.shape}")
     return Linear.apply(input, weight) if bias is None else Linear.apply(input, weight, bias)
