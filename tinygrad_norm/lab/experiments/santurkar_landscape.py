@@ -71,7 +71,7 @@ MODES = {
     "quick": dict(COMMON, steps=1000, windows=[0, 250, 500, 1000], dln_steps=2000),
 }
 LOSS_RANGE_RATIO, GRAD_RATIO, ACCURACY, DLN_RATIO = 5.0, 2.0, 0.96, 10.0
-# "spikes more": ≥ 5 % larger; one arm's 90th percentile moves by up to ~5 % between seeds (docs/protocols.md §3)
+# "spikes more": ≥ 5 % larger; one arm's 90th percentile moved by ≤ 2 % between calibration seeds (protocols.md §3)
 BETA_RATIO = 1.05
 LABELS = {"plain": "standard", "bn": "BN", "dln_plain": "standard", "dln_bn": "BN"}
 COLORS = {"plain": "tab:red", "bn": "tab:blue", "dln_plain": "tab:red", "dln_bn": "tab:blue"}
