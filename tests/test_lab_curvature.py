@@ -300,3 +300,10 @@ def test_bad_input_is_named():
         lab.hessian_vector_product(model, F.cross_entropy, batch, v[:4] + [v[4].T] + v[5:])
     with pytest.raises(ValueError, match="samples must be ≥ 1"):
         lab.hessian_trace(model, F.cross_entropy, batch, samples=0)
+
+
+def test_top_eigenvalue_warm_start_converges_at_once():
+    model, loss_fn, A = quadratic(n=10, seed=2)
+    cold = lab.top_eigenvalue(model, loss_fn, tn.zeros(1), tol=1e-8)
+    warm = lab.top_eigenvalue(model, loss_fn, tn.zeros(1), tol=1e-8, init=cold["vector"])
+    assert warm["converged"] and warm["iterations"] <= 2 and abs(warm["eigenvalue"] - cold["eigenvalue"]) < 1e-8

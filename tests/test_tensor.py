@@ -28,6 +28,8 @@ def test_tensor_class_makes_python_data_float32():
     assert tn.Tensor([[1, 2], [3, 4]]).dtype == np.float32
     assert tn.Tensor([True, False]).dtype == np.float32
     assert tn.Tensor([1.0, 2.0]).shape == (2,)
+    with pytest.raises(TypeError, match=r"as torch.Tensor\(3, 4\) makes, write tn.empty\(3, 4\)"):
+        tn.Tensor(3, 4)                                # PyTorch's legacy size form
 
 
 def test_numpy_arrays_keep_their_dtype():
@@ -71,7 +73,7 @@ def test_attributes():
     assert tn.tensor(4.0).item() == 4.0
     with pytest.raises(ValueError, match="6 elements"):
         t.item()
-    assert isinstance(t.numpy(), np.ndarray)
+    assert isinstance(t.detach().numpy(), np.ndarray)
     assert "requires_grad=True" in repr(t)
     assert "grad_fn=<mul>" in repr(y)
 
@@ -81,9 +83,9 @@ def test_data_is_a_detached_view_like_pytorch():
     d = p.data
     assert not d.requires_grad
     d.mul_(2)  # allowed: d does not require grad, and it shares p's storage
-    assert p.numpy().tolist() == [2.0, 2.0, 2.0]
+    assert p.detach().numpy().tolist() == [2.0, 2.0, 2.0]
     p.data = tn.zeros(3)
-    assert p.numpy().tolist() == [0.0, 0.0, 0.0]
+    assert p.detach().numpy().tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(RuntimeError, match=r"data shape \(4,\).*\(3,\)"):
         p.data = tn.zeros(4)
 
@@ -300,7 +302,7 @@ def test_in_place_update_rules():
     with tn.no_grad():
         p -= 1
         p[0] = 5
-    assert p.numpy().tolist() == [5, 0, 0] and p.requires_grad and p.is_leaf
+    assert p.detach().numpy().tolist() == [5, 0, 0] and p.requires_grad and p.is_leaf
 
 
 def test_allclose_and_is_tensor_top_level_functions():

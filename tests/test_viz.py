@@ -593,5 +593,5 @@ def test_draw_train_eval_restores_real_batchnorm_state():
     assert "batch_norm running statistics (6, 3) float32" in labs
     # eval output uses the untouched running statistics (zeros and ones): y = sigmoid(γ·x/√(1+ε) + β)
     model.eval()
-    ref = 1 / (1 + np.exp(-(x.numpy() @ model[0].weight.numpy().T) / np.sqrt(1 + 1e-5)))
-    np.testing.assert_allclose(model(x).numpy(), ref, rtol=1e-5, atol=1e-6)
+    ref = 1 / (1 + np.exp(-(x.detach().numpy() @ model[0].weight.detach().numpy().T) / np.sqrt(1 + 1e-5)))
+    np.testing.assert_allclose(model(x).detach().numpy(), ref, rtol=1e-5, atol=1e-6)

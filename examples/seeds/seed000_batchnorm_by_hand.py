@@ -76,7 +76,7 @@ def _linear(weight):
 
 def _col(t):
     """A (4, 1) Tensor as a list of 4 floats."""
-    return [float(v) for v in t.numpy().ravel()]
+    return [float(v) for v in t.detach().numpy().ravel()]
 
 
 # ------------------------------------------------------------------ Table 1

@@ -146,13 +146,14 @@ def hessian_vector_product(model, loss_fn, batch, v, mode="train", eps=1e-5):
         return probe.split(probe.hvp(probe.flat_vector(v), eps))
 
 
-def _lanczos(hvp, n, iters, tol, rng):
-    """Lanczos with full reorthogonalization on a symmetric operator of size n.
+def _lanczos(hvp, n, iters, tol, rng, start=None):
+    """Lanczos with full reorthogonalization on a symmetric operator of size n, from `start`
+    (a flat vector) or a Gaussian one.
 
     Returns (eigenvalue largest in magnitude, its Ritz vector, history of that Ritz value
     per iteration, residual bound per iteration, converged)."""
     iters = max(1, min(int(iters), n))
-    q = rng.standard_normal(n)
+    q = rng.standard_normal(n) if start is None or not np.any(start) else np.array(start, dtype=np.float64)
     q /= np.linalg.norm(q)
     basis, alphas, betas = [q], [], []
     history, residuals = [], []
@@ -181,11 +182,12 @@ def _lanczos(hvp, n, iters, tol, rng):
     return theta, vector, history, residuals, converged
 
 
-def top_eigenvalue(model, loss_fn, batch, mode="train", iters=100, tol=1e-6, seed=0, eps=1e-5):
+def top_eigenvalue(model, loss_fn, batch, mode="train", iters=100, tol=1e-6, seed=0, eps=1e-5, init=None):
     """The Hessian's eigenvalue of largest magnitude, by Lanczos on Hessian-vector products.
 
-    Lanczos (with full reorthogonalization) from a Gaussian start drawn by numpy with `seed`
-    (the library's random state is not used). It stops when the residual bound
+    Lanczos (with full reorthogonalization) from `init` (one array per parameter, e.g. the
+    "vector" of an earlier call: a warm start along training) or from a Gaussian start drawn
+    by numpy with `seed` (the library's random state is not used). It stops when the residual bound
     ‖Hx − λx‖ ≤ tol·|λ| of the Ritz pair (λ, x), or after `iters` products.
 
     Returns {"eigenvalue": λ, "vector": x (one array per parameter, unit norm overall),
@@ -195,8 +197,9 @@ def top_eigenvalue(model, loss_fn, batch, mode="train", iters=100, tol=1e-6, see
     """
     with _Probe(model, loss_fn, batch, mode) as probe:
         n = sum(probe.sizes)
+        start = None if init is None else probe.flat_vector(init)
         theta, vector, history, residuals, converged = _lanczos(
-            lambda v: probe.hvp(v, eps), n, iters, tol, np.random.default_rng(seed))
+            lambda v: probe.hvp(v, eps), n, iters, tol, np.random.default_rng(seed), start)
         return {"eigenvalue": theta, "vector": probe.split(vector), "iterations": len(history),
                 "converged": converged, "history": history, "residuals": residuals}
 

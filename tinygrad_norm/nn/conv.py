@@ -6,6 +6,7 @@
 The computation is F.conv2d: im2col + one BLAS matmul per group, on numba kernels.
 """
 
+from ..devices import check_device
 from . import functional as F
 from . import init
 from .linear import _empty
@@ -22,6 +23,8 @@ class _ConvNd(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
+        if device is not None:
+            check_device(device)
         n, name = self._n, type(self).__name__
         if groups <= 0:
             raise ValueError("groups must be a positive integer")

@@ -6,6 +6,7 @@
 
 import numpy as np
 
+from ..devices import check_device
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -37,6 +38,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        if device is not None:
+            check_device(device)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(_empty((self.out_features, self.in_features), dtype))
         if bias:

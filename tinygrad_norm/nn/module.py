@@ -21,6 +21,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from ..devices import check_device, parse_to
 from ..tensor import FLOAT_DTYPES, RemovableHandle, Tensor, _as_array, float32, float64
 
 # NOTE: the module object, not `from .. import tensor`: the package attribute
@@ -144,6 +145,10 @@ class Module:
         `tinygrad_norm.tensor._module_scope`, so every op records which modules
         it was made in (tn.viz draws one cluster per module; `module_of`).
         """
+        if args and isinstance(args[0], np.ndarray):  # NOTE: only the input; losses take array targets
+            raise TypeError(f"{type(self).__name__}: argument 0 (input) must be a Tensor, not "
+                            f"numpy.ndarray of shape {args[0].shape}; wrap it with tn.tensor(x) "
+                            f"or tn.from_numpy(x)")
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
@@ -432,21 +437,23 @@ class Module:
         return self._apply_to_floats(float32)
 
     def to(self, *args, **kwargs):
-        """`to(dtype)` casts floating point state; `to("cpu")` is accepted for porting."""
-        dtype = kwargs.get("dtype")
-        for a in args:
-            if isinstance(a, str) and a.startswith("cpu"):
-                continue
-            dtype = a
+        """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)`, in place, as in
+        PyTorch: a dtype casts floating point parameters and buffers; the device must
+        be the CPU (a GPU raises DeviceError). Returns self."""
+        dtype, _ = parse_to(args, kwargs, "Module.to")
         if dtype is None:
             return self
-        dtype = np.dtype(dtype)
         if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired "
+                            f"dtype={dtype}")
         return self._apply_to_floats(dtype)
 
     def cpu(self):
         return self
+
+    def cuda(self, device=None):
+        """Raises DeviceError: there is no GPU (see tn.cuda.is_available())."""
+        check_device("cuda" if device is None else device)
 
     def type(self, dtype):
         return self.to(dtype)

@@ -55,7 +55,7 @@ class SpectralNorm:
         v = getattr(module, self.name + "_v")
         weight_mat = self.reshape_weight_to_matrix(weight)
         if do_power_iteration:
-            W = weight_mat.numpy()
+            W = weight_mat.detach().numpy()
             u_arr, v_arr = u._data, v._data
             for _ in range(self.n_power_iterations):
                 # NOTE: in place, so the buffers (and state_dict) carry the new vectors.
