@@ -101,7 +101,7 @@ class Normalize(Function):
         kernel = KN.norm_forward.parallel if self.parallel else KN.norm_forward.serial
         self.options = KN.NormOptions.of(eps, center, scale, batch_stats, r_max, d_max)
         kernel(x2, w2, b2, ref_mean, ref_rstd, y.reshape(x2.shape), self.mean, self.var, self.rstd,
-               self.r, self.d, self.options, KN.n_chunks(M, x2.shape[1] // M if M else 0, self.parallel))
+               self.r, self.d, tuple(self.options), KN.n_chunks(M, x2.shape[1] // M if M else 0, self.parallel))
         self.x2, self.w2 = x2, w2
         return y
 
@@ -120,7 +120,7 @@ class Normalize(Function):
         kernel = KN.norm_backward.parallel if self.parallel else KN.norm_backward.serial
         kernel(g2, x2, w2, self.mean, self.rstd, self.r, self.d,
                dx.reshape(x2.shape) if need_dx else np.empty((0, 0), x2.dtype),
-               dw, db, self.options, float(need_dx))
+               dw, db, tuple(self.options), float(need_dx))
         grads = [dx]
         partials = [dw, db]
         for i, has in enumerate(self.affine):
