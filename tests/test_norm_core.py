@@ -248,13 +248,13 @@ def test_serial_and_parallel_twins_in_chunks_match_the_reference(layout, G, opt_
         assert chunks == 1 or (parallel and chunks > 1)
         twin = KN.norm_forward.parallel if parallel else KN.norm_forward.serial
         outs = [np.empty_like(x)] + [np.empty(M) for _ in range(5)]
-        twin(x, w, b, ref_mean, ref_rstd, *outs, opt, chunks)
+        twin(x, w, b, ref_mean, ref_rstd, *outs, tuple(opt), chunks)
         for o, e in zip(outs, expected):
             np.testing.assert_allclose(o, e, rtol=1e-11, atol=1e-12)
         mean, _, rstd, r, d = outs[1:]
         dx, dw, db = np.empty_like(x), np.empty((chunks, G, K)), np.empty((chunks, G, K))
         twin = KN.norm_backward.parallel if parallel else KN.norm_backward.serial
-        twin(g, x, w, mean, rstd, r, d, dx, dw, db, opt, 1.0)
+        twin(g, x, w, mean, rstd, r, d, dx, dw, db, tuple(opt), 1.0)
         ref_dx, ref_dw, ref_db = KN.reference.backward(g, x, w, mean, rstd, r, d, opt, 1.0)
         np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(dw.sum(axis=0), ref_dw[0], rtol=1e-10, atol=1e-12)

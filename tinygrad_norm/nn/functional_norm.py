@@ -64,9 +64,9 @@ class Normalize(Function):
     batch_stats (statistics of x; otherwise `reference` = (μ, rstd) are used
     as given: eval mode), reference (length-M float64 arrays, also what Batch
     Renorm corrects towards), r_max, d_max (Batch Renorm; 1 and 0 = plain
-    normalization), affine=(has_weight, has_bias), spec (a NormSpec: what the
-    node is, kept as `ctx.norm` for readers such as tn.viz; `grad_fn` prints
-    its kind: <normalize: batch_norm>).
+    normalization), affine=(has_weight, has_bias), spec (the fields of a
+    NormSpec: what the node is, read as `ctx.norm` by tn.viz; `grad_fn`
+    prints its kind: <normalize: batch_norm>).
 
     Backward (kernels/norm/reference.py): dx = r·rstd·(h − mean(h) − x̂_B·mean(h·x̂_B)),
     h = g·γ, with batch statistics; dx = rstd·h with given ones (an affine
@@ -78,7 +78,7 @@ class Normalize(Function):
 
     def forward(self, x, *params, layout, groups, eps, affine=(False, False), center=True,
                 scale=True, batch_stats=True, reference=None, r_max=1.0, d_max=0.0, spec=None):
-        self.norm = spec
+        self._spec = spec
         N, M, K, S = layout
         G = groups
         dtype = x.dtype
@@ -99,7 +99,8 @@ class Normalize(Function):
         self.mean, self.var, self.rstd, self.r, self.d = np.empty((5, M))
         self.parallel = x2.size >= PARALLEL_MIN   # the multi-threaded twins, in chunks
         kernel = KN.norm_forward.parallel if self.parallel else KN.norm_forward.serial
-        self.options = KN.NormOptions.of(eps, center, scale, batch_stats, r_max, d_max)
+        # the fields of a kernels.norm.NormOptions, as the plain tuple the kernels take
+        self.options = (float(eps), float(center), float(scale), float(batch_stats), float(r_max), float(d_max))
         kernel(x2, w2, b2, ref_mean, ref_rstd, y.reshape(x2.shape), self.mean, self.var, self.rstd,
                self.r, self.d, self.options, KN.n_chunks(M, x2.shape[1] // M if M else 0, self.parallel))
         self.x2, self.w2 = x2, w2
@@ -131,8 +132,19 @@ class Normalize(Function):
                 grads.append(total.reshape(self.param_shapes[k - 1]) if self.needs_input_grad[k] else None)
         return tuple(grads)
 
+    @property
+    def norm(self):
+        """What this node is, a NormSpec (built when asked: most graphs are never drawn)."""
+        spec = self.__dict__.get("_spec")
+        if spec is None:
+            return None
+        kind, layout, axes, groups, batch_stats, running = spec
+        return NormSpec(kind, layout, tuple(axes), groups, batch_stats,
+                        tuple([pair for pair in running if pair[1] is not None]))
+
     def __repr__(self):
-        return f"<normalize: {self.norm.kind}>" if self.norm is not None else "<normalize>"
+        spec = self.__dict__.get("_spec")
+        return f"<normalize: {spec[0]}>" if spec is not None else "<normalize>"
 
 
 def normalize(x, weight, bias, layout, groups, eps, kind="normalize", axes=None, running=(),
@@ -142,10 +154,9 @@ def normalize(x, weight, bias, layout, groups, eps, kind="normalize", axes=None,
     (a NormSpec built from kind, axes, running and the options)."""
     params = [p for p in (weight, bias) if p is not None]
     layout = tuple(map(int, layout))
-    spec = NormSpec(kind, layout, tuple(axes) if axes is not None else (),
-                    int(groups) if kind == "group_norm" else None,
-                    bool(options.get("batch_stats", True)),
-                    tuple((name, t) for name, t in running if t is not None))
+    # the fields of a NormSpec, as a plain tuple (Normalize.norm builds the record)
+    spec = (kind, layout, axes if axes is not None else (), int(groups) if kind == "group_norm" else None,
+            bool(options.get("batch_stats", True)), running)
     return Normalize.apply_with_ctx(x, *params, layout=layout, groups=int(groups), eps=eps,
                                     affine=(weight is not None, bias is not None), spec=spec, **options)
 
@@ -240,11 +251,11 @@ def _channels_layout(shape):
 
 def _check_per_channel(fname, input, weight, bias, vectors, eps=None, training=False):
     """The checks of every per-channel layer (BatchNorm, its variants, InstanceNorm):
-    an (N, C, *) float input, each of `vectors` (name -> Tensor or None), weight
+    an (N, C, *) float input, each of `vectors` ((name, Tensor or None) pairs), weight
     and bias of C elements and the input's dtype, eps (when given) valid.
     Returns (N, C, prod(*)) and the dims of x that are not N or C."""
     _check_input(input, fname, min_dim=2)
-    for name, t in dict(vectors, weight=weight, bias=bias).items():
+    for name, t in vectors + (("weight", weight), ("bias", bias)):
         _check_vector(t, name, input, fname)
     _check_same_dtype(fname, input, weight=weight, bias=bias)
     if eps is not None:
@@ -274,11 +285,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     given, are updated in place with the unbiased variance and `momentum`.
     training=False: the running statistics are used (an affine map).
     """
-    (N, C, S), spatial = _check_per_channel("batch_norm", input, weight, bias,
-                                            dict(running_mean=running_mean, running_var=running_var),
-                                            eps, training)
-    layout, axes = (N, C, 1, S), (0,) + spatial
     running = (("running_mean", running_mean), ("running_var", running_var))
+    (N, C, S), spatial = _check_per_channel("batch_norm", input, weight, bias, running, eps, training)
+    layout, axes = (N, C, 1, S), (0,) + spatial
     if training:
         _verify_batch_size(input.shape)
         y, ctx = normalize(input, weight, bias, layout, C, eps, kind="batch_norm", axes=axes,
@@ -307,14 +316,12 @@ def batch_renorm(input, running_mean, running_std, weight=None, bias=None, train
     (the std, ε included), not of σ². Eval: y = γ·(x − μ)/σ + β.
     r_max = 1, d_max = 0 is exactly batch_norm in training.
     """
-    (N, C, S), spatial = _check_per_channel("batch_renorm", input, weight, bias,
-                                            dict(running_mean=running_mean, running_std=running_std),
-                                            eps, training)
+    running = (("running_mean", running_mean), ("running_std", running_std))
+    (N, C, S), spatial = _check_per_channel("batch_renorm", input, weight, bias, running, eps, training)
     if r_max < 1.0 or d_max < 0.0:
         raise ValueError(f"batch_renorm: need r_max >= 1 and d_max >= 0, got r_max={r_max}, "
                          f"d_max={d_max}")
     layout, axes = (N, C, 1, S), (0,) + spatial
-    running = (("running_mean", running_mean), ("running_std", running_std))
     with np.errstate(divide="ignore"):
         reference = (running_mean._data, 1.0 / running_std._data.astype(np.float64))
     if training:
@@ -332,10 +339,9 @@ def mean_only_batch_norm(input, running_mean, weight=None, bias=None, training=F
                          momentum=0.1):
     """Mean-only batch normalization (Salimans & Kingma 2016): y = x − μ_B (+ β),
     no division; the running mean is used in eval. dx = g − mean(g) per channel."""
-    (N, C, S), spatial = _check_per_channel("mean_only_batch_norm", input, weight, bias,
-                                            dict(running_mean=running_mean))
-    layout, axes = (N, C, 1, S), (0,) + spatial
     running = (("running_mean", running_mean),)
+    (N, C, S), spatial = _check_per_channel("mean_only_batch_norm", input, weight, bias, running)
+    layout, axes = (N, C, 1, S), (0,) + spatial
     if training:
         y, ctx = normalize(input, weight, bias, layout, C, 0.0, kind="mean_only_batch_norm", axes=axes,
                            running=running, scale=False)
@@ -356,10 +362,9 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     (N, C, *) input (see nn.InstanceNorm1d). With running stats and
     use_input_stats, they are updated with the batch average of the
     per-instance statistics (unbiased variance); use_input_stats=False uses them."""
-    (N, C, S), axes = _check_per_channel("instance_norm", input, weight, bias,
-                                         dict(running_mean=running_mean, running_var=running_var))
-    layout = (1, N * C, 1, S)
     running = (("running_mean", running_mean), ("running_var", running_var))
+    (N, C, S), axes = _check_per_channel("instance_norm", input, weight, bias, running)
+    layout = (1, N * C, 1, S)
     if use_input_stats:
         if S == 1:
             raise ValueError(f"Expected more than 1 spatial element when training, "

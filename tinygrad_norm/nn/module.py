@@ -43,15 +43,15 @@ def module_of(serial):
 
 
 def _serial(module):
-    """The module's serial number, given on its first call. NOTE: a copy
-    (copy.deepcopy) carries its original's number in __dict__; it gets its own
-    because the number maps to the original."""
-    serial = module.__dict__.get("_serial")
-    if serial is None or _LIVE.get(serial) is not module:
-        serial = next(_SERIALS)
-        object.__setattr__(module, "_serial", serial)
-        _LIVE[serial] = module
-    return serial
+    """The module's serial number, given on its first call. NOTE: kept with the
+    module's id: a copy (copy.deepcopy) carries its original's pair in __dict__
+    and gets a number of its own because its id differs."""
+    entry = module.__dict__.get("_serial")
+    if entry is None or entry[0] != id(module):
+        entry = (id(module), next(_SERIALS))
+        object.__setattr__(module, "_serial", entry)
+        _LIVE[entry[1]] = module
+    return entry[1]
 
 
 # ---------------------------------------------------------------------- Parameter

@@ -82,6 +82,7 @@ def dims(x, weight, n_stats):
 def forward(x, weight, bias, ref_mean, ref_rstd, opt, n_chunk=1):
     """(y, mean, var, rstd, r, d) of the (N, M·K·S) view x; the statistics are float64 of length M,
     var is nan where it is not computed. (n_chunk, the kernels' work split, does not change the result.)"""
+    opt = NormOptions(*opt)
     N, M, K, S, G = dims(x, weight, ref_mean.shape[0])
     x4 = x.astype(np.float64).reshape(N, M, K, S)
     axes = (0, 2, 3)
@@ -105,6 +106,7 @@ def forward(x, weight, bias, ref_mean, ref_rstd, opt, n_chunk=1):
 
 def backward(g, x, weight, mean, rstd, r, d, opt, need_dx=1.0):
     """(dx, dγ, dβ) for the statistics the forward used; dγ, dβ as (1, G, K) float64."""
+    opt = NormOptions(*opt)
     N, M, K, S, G = dims(x, weight, mean.shape[0])
     x4 = x.astype(np.float64).reshape(N, M, K, S)
     g4 = g.astype(np.float64).reshape(N, M, K, S)
