@@ -75,4 +75,7 @@ def test_default_protocol_verdicts_over_seeds(tmp_path):
     with mnist_data():
         summary, = lab.sweep("batch_renorm", seeds=range(5), mode="default", out=tmp_path, workers=1,
                              progress=False, stream=False)
-    assert {c["section"]: c["verdict"] for c in summary["claims"]} == br.EXPECTED_VERDICTS
+    # docs/lab.md: 10.2 is inconclusive over seeds 0-4 (seed 3 recovers 42 %)
+    assert {c["section"]: c["verdict"] for c in summary["claims"]} == {"10.1": "holds", "10.2": "inconclusive",
+                                                                        "10.3": "holds"}
+    assert summary["checks"][0]["verdict"] == "holds"
