@@ -199,11 +199,13 @@ def test_residual_variant_builds_bjorcks_blocks():
 @pytest.mark.paper
 def test_default_protocol_over_seeds(tmp_path):
     """`tinygrad-norm sweep depth-lr --seeds 0-4` (≈ 7 min a seed): the verdicts of docs/protocols.md §6 over
-    the seeds (the sweep's rule). VERDICTS comes from that sweep (docs/lab.md): the seed's no-BN lrs are
-    30–100× too small, and at 50 layers BN does not train the plain net."""
-    claims, _, _ = verdicts_over_seeds(tmp_path, "depth_lr")
-    assert claims == VERDICTS
+    the seeds (the sweep's rule) that seeds 0 and 1 of the default mode make certain: the seed's no-BN lrs
+    are 30–100× too small (the FAILs are the finding), BN trains 5 and 20 layers at 0.1 and not 50.
+    The speedups and the trend (now on the largest *non-diverging* lr) were not swept at this budget."""
+    claims, _, summary = verdicts_over_seeds(tmp_path, "depth_lr")
+    assert {s: claims[s] for s in ROBUST} == ROBUST
+    values = {c["section"]: c["values"] for c in summary["claims"]}
+    assert all(v is not None and v >= 0.1 for v in values["5.1"])        # the seed says 0.01
 
 
-VERDICTS = {"5.1": "fails", "5.2": "holds", "5.3": "holds", "20.1": "fails", "20.2": "holds", "20.3": "fails",
-            "50.1": "fails", "50.2": "fails", "50.3": "fails", "trend": "holds"}
+ROBUST = {"5.1": "fails", "5.2": "holds", "20.1": "fails", "20.2": "holds", "50.1": "fails", "50.2": "fails"}
