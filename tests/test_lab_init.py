@@ -13,7 +13,7 @@ import pytest
 from tinygrad_norm import lab
 from tinygrad_norm.lab.experiments import init
 
-from lab_helpers import needs_mnist, quick_run, strict_json
+from lab_helpers import needs_mnist, quick_run, strict_json, verdicts_over_seeds
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -133,14 +133,16 @@ def test_explanation_arms_change_only_the_output_layer_or_the_hidden_lrs():
 
 @pytest.mark.paper
 @needs_mnist
-def test_default_protocol(tmp_path):
-    """`tinygrad-norm run init` (≈ 50 s): every threshold, with the one claim the seed gets wrong.
+def test_default_protocol_over_seeds(tmp_path):
+    """`tinygrad-norm sweep init --seeds 0-4` (≈ 1 min a seed): the verdicts over seeds, with the one claim
+    the seed gets wrong (the FAIL is the finding).
 
-    "With BN all three inits train" fails by measurement (docs/lab.md#init): BN does not
-    normalize the output layer, whose std-1 weights keep the large-init net's logits huge.
+    "With BN all three inits train" fails by measurement (docs/lab.md#init): BN does not normalize the
+    output layer, whose std-1 weights keep the large-init net's logits huge (large_bn_out, the output
+    layer alone at He's std, trains like he_bn). Seed 0 of the default mode gave these verdicts; the
+    other seeds were run at the quick budget only.
     """
-    results = lab.run("init", mode="default", out=tmp_path, progress=False, stream=False)
-    verdicts = {c["section"]: c["verdict"] for c in results["claims"]}
-    assert verdicts == {"small": "PASS", "large": "PASS", "He": "PASS", "BN stats": "PASS",
-                        "BN trains": "FAIL", "plain trains": "PASS"}
-    assert results["arms"]["large_plain"]["diverged_at"] is not None
+    claims, checks, _ = verdicts_over_seeds(tmp_path, "init")
+    assert claims == {"small": "holds", "large": "holds", "He": "holds", "BN trains": "fails",
+                      "He trains": "holds", "plain fails": "holds"}
+    assert checks == {"BN stats": "holds"}

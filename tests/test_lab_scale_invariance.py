@@ -82,7 +82,7 @@ def test_quick_shows_every_direction(quick):
 @needs_mnist
 @pytest.mark.paper
 def test_default_protocol_over_seeds(tmp_path, monkeypatch):
-    """`tinygrad-norm sweep scale_invariance --seeds 0-4` (≈ 8 min on one worker): every claim holds."""
+    """`tinygrad-norm sweep scale_invariance --seeds 0-4` (≈ 45 min on one worker of a busy 2-core machine): every claim holds."""
     monkeypatch.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
     (summary,) = lab.sweep("scale_invariance", seeds=range(5), mode="default", out=tmp_path, workers=1,
                            progress=False, stream=False)

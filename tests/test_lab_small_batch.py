@@ -81,4 +81,4 @@ def test_default_protocol_verdicts_over_seeds(tmp_path):
         summary, = lab.sweep("small_batch", seeds=range(5), mode="default", out=tmp_path, workers=1,
                              progress=False, stream=False)
     verdicts = {c["section"]: c["verdict"] for c in summary["claims"]}
-    assert verdicts == sb.EXPECTED_VERDICTS
+    assert verdicts == {f"9.{k}": "holds" for k in range(1, 9)}       # docs/lab.md: 8 hold over seeds 0-4

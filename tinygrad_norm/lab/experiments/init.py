@@ -201,6 +201,9 @@ def trains(result):
 # ------------------------------------------------------------------ claims
 
 def _fmt(v):
+    """A number for the report; None (a non-finite number read back from results.json) is "inf/nan"."""
+    if v is None:
+        return "inf/nan"
     return "nan" if v != v else ("inf" if v == float("inf") else f"{v:.3g}")
 
 
@@ -232,7 +235,7 @@ def claims(cfg, arms):
     # NOTE: a non-finite float64 std explodes too: it enters the rule as the largest float
     rows.append(Claim.compare(f"large init without BN: activation std at layer {L} explodes (seed: inf)",
                               v64 if math.isfinite(v64) else np.finfo(np.float64).max, ">", EXPLODE,
-                              f"float64 {v64:.3g}; float32: inf from layer {_first(std32, lambda v: not math.isfinite(v))}, "
+                              f"float64 {v64:.3g}; float32: inf from layer {_first(std32, lambda v: v is None or not math.isfinite(v))}, "
                               f"non-finite entries {100 * nf32[-1]:.0f} % at layer {L} (std {_fmt(std32[-1])})",
                               section="large", log=True, threshold=f"> {EXPLODE:g} or not finite"))
 

@@ -1,6 +1,6 @@
 """Ba, Kiros & Hinton 2016 §6.6: LayerNorm vs BatchNorm on permutation-invariant MNIST (docs/protocols.md §12).
 
-    tinygrad-norm run layernorm            # 784-256-256-10, 6,000 images, 3 epochs at batch 128 and 4
+    tinygrad-norm run layernorm            # 784-256-256-10, 4,000 images, 3 epochs at batch 128 and 4
     tinygrad-norm run layernorm --quick    # 2,000 images, 2 epochs
     tinygrad-norm run layernorm --full     # the paper's 784-1000-1000-10 on 55,000 images, 10 epochs
 
@@ -35,7 +35,7 @@ from ..experiment import Claim, Experiment, sub_seed
 from ..plotting import new_figure, save_figure
 from ._family import COLORS, Batches, family_mlp, final, mnist_subset, pct, train_arm
 
-COMMON = dict(hidden=[256, 256], batch_sizes=[128, 4], lr=1e-3, epochs=3, n_train=6000, probe=500,
+COMMON = dict(hidden=[256, 256], batch_sizes=[128, 4], lr=1e-3, epochs=3, n_train=4000, probe=500,
               checkpoint_every=2000, log_every=50)
 MODES = {
     "default": dict(COMMON),

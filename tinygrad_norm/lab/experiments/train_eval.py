@@ -33,18 +33,22 @@ The protocol:
 
 The claims (thresholds fixed on seeds 100-102 before the judging seeds 0-4 ran; §11):
 
-    11.1  right after the kick, the running averages lag: running − population ≥ 2 points.
-    11.2  the lag is gone 40 steps later (≈ 4/m): |running − population| ≤ 0.5 points.
-    11.3  a long average lags more: at the end, running − population is ≥ 0.3 points larger at
-          m = 0.01 than at m = 0.1.
+    11.1  right after the kick, running and population statistics disagree: |running − population|
+          ≥ 0.5 points (calibrated 0.65-3.3; 0.1-0.4 without a kick).
+    11.2  40 steps later (4/m) the lag is gone: |running − population| ≤ 0.75 points.
+    11.3  a long average lags more: at step steps/2, running − population is ≥ 0.5 points larger
+          at m = 0.01 than at m = 0.1 (calibrated 1.2-1.8).
     11.4  at N = 32, test-batch statistics of 500 images match the population's: |Δ| ≤ 0.5 points.
-    11.5  at N = 8, test batches of 8 (their own statistics) cost ≥ 0.3 points against the
-          population statistics.
-    11.6  inverted images: running statistics give ≥ 50 % error; AdaBN is ≥ 10 points better.
-    11.7  noise: AdaBN is ≥ 2 points better than the running statistics.
-    11.8  contrast: the running statistics lose ≥ 20 points against the clean error.
-    check contrast: AdaBN restores the clean error to within 0.2 points (an affine pixel map is an
-          affine map of each first-layer unit, which re-estimated statistics undo: by construction).
+    11.5  at N = 8, test batches of 8 (their own statistics) cost ≥ 3 points against the population
+          statistics (calibrated 6.3-7.0).
+    11.6  inverted images: running statistics give ≥ 50 % error, and so does AdaBN: re-estimated
+          statistics cannot undo the sign flip of every first-layer unit.
+    11.7  additive noise: AdaBN is better than the running statistics (gain ≥ 0 points; AdaBN's
+          claim, which the calibration contradicted: −0.3 to −0.8; kept as the paper states it).
+    11.8  low contrast: the running statistics lose ≥ 20 points against the clean error.
+    check low contrast: AdaBN gives the clean error of Alg. 2's statistics within 0.2 points (an
+          affine pixel map is an affine map of each first-layer unit, which re-estimated
+          statistics undo: true by construction).
 """
 import numpy as np
 
@@ -68,8 +72,8 @@ MODES = {
 }
 KICKED = (32, 0.1)
 # docs/protocols.md §11 thresholds (points of test error)
-LAG, LAG_GONE, LONG_LAG, MATCH, SMALL_TEST, INVERTED_RUNNING, INVERTED_GAIN, NOISE_GAIN, CONTRAST_LOSS, \
-    CONTRAST_EXACT = 2.0, 0.5, 0.3, 0.5, 0.3, 0.5, 10.0, 2.0, 20.0, 0.2
+LAG, LAG_GONE, LONG_LAG, MATCH, SMALL_TEST, INVERTED_RUNNING, NOISE_GAIN, CONTRAST_LOSS, CONTRAST_EXACT = \
+    0.5, 0.75, 0.5, 0.5, 3.0, 0.5, 0.0, 20.0, 0.2
 
 
 def arm_name(n, m):
@@ -186,12 +190,15 @@ def claims(cfg, arms):
                               section="11.2", measured=f"running {pct(_at(kc, 'test_error', last))}, population "
                               f"{pct(_at(kc, 'population_error', last))}"))
 
-    def end_gap(net):
-        return _pts(_at(c.get(net, {}), "test_error", steps), _at(c.get(net, {}), "population_error", steps))
-    g_long, g_short = end_gap((32, 0.01)), end_gap((32, 0.1))
+    half = steps // 2
+
+    def half_gap(net):
+        return _pts(_at(c.get(net, {}), "test_error", half), _at(c.get(net, {}), "population_error", half))
+    g_long, g_short = half_gap((32, 0.01)), half_gap((32, 0.1))
     diff = None if g_long is None or g_short is None else g_long - g_short
-    rows.append(Claim.compare(f"a long running average lags more: at the end, running − population is ≥ {LONG_LAG:g} "
-                              "points larger at m = 0.01 than at m = 0.1", diff, ">=", LONG_LAG, section="11.3",
+    rows.append(Claim.compare(f"a long running average lags more: at step {half}, running − population is ≥ "
+                              f"{LONG_LAG:g} points larger at m = 0.01 than at m = 0.1", diff, ">=", LONG_LAG,
+                              section="11.3",
                               measured=f"m = 0.01: {_fmt(g_long)}, m = 0.1: {_fmt(g_short)} points"))
     c32 = c.get((32, 0.1), {})
     match = _pts(_quarter(c32, "batch500_error", steps), _at(c32, "population_error", steps))
@@ -215,8 +222,8 @@ def claims(cfg, arms):
                               section="11.6 (AdaBN)", measured=f"AdaBN {pct(inv.get('adabn'))}, running "
                               f"{pct(inv.get('running'))}"))
     noise = shift.get("noise", {})
-    rows.append(Claim.compare(f"noise σ = {cfg['noise']:g}: AdaBN is ≥ {NOISE_GAIN:g} points better than the running "
-                              "statistics", _pts(noise.get("running"), noise.get("adabn")), ">=", NOISE_GAIN,
+    rows.append(Claim.compare(f"noise σ = {cfg['noise']:g}: AdaBN is better than the running statistics "
+                              f"(gain ≥ {NOISE_GAIN:g} points)", _pts(noise.get("running"), noise.get("adabn")), ">=", NOISE_GAIN,
                               section="11.7", measured=f"AdaBN {pct(noise.get('adabn'))}, running "
                               f"{pct(noise.get('running'))}"))
     con, clean = shift.get("contrast", {}), shift.get("clean", {}).get("running")
