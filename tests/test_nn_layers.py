@@ -277,8 +277,8 @@ def test_conv2d_processes_the_batch_in_chunks_and_parts_correctly(monkeypatch, t
     F.conv2d(x2, w.detach(), stride=2, groups=2).sum().backward()  # input gradient only
     assert x2.grad.shape == x2.shape
     y1 = F.conv2d(x, w, b, padding=1, groups=2)  # stride 1: dx through im2col of g
-    y1_ref, backward1 = ref_conv2d(x.numpy(), w.numpy(), b.numpy(), (1, 1), (1, 1, 1, 1), (1, 1), 2)
-    np.testing.assert_allclose(y1.numpy(), y1_ref, rtol=1e-12, atol=1e-12)
+    y1_ref, backward1 = ref_conv2d(x.detach().numpy(), w.detach().numpy(), b.detach().numpy(), (1, 1), (1, 1, 1, 1), (1, 1), 2)
+    np.testing.assert_allclose(y1.detach().numpy(), y1_ref, rtol=1e-12, atol=1e-12)
     x.grad = w.grad = b.grad = None
     gy = RNG.standard_normal(y1.shape)
     y1.backward(gy)
