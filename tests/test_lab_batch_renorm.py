@@ -21,14 +21,14 @@ def test_renorm_corrections_by_hand_and_without_a_trace():
     layer.running_std._data[...] = 2.0
     layer.r_max, layer.d_max = 1.5, 0.1
     x = np.random.default_rng(0).random((8, 784)).astype(np.float32)
-    before = [b.numpy().copy() for b in model.buffers()]
+    before = [b.detach().numpy().copy() for b in model.buffers()]
     got = br.renorm_corrections(model, x)
-    h = x.astype(np.float64) @ model[0].weight.numpy().T.astype(np.float64)
+    h = x.astype(np.float64) @ model[0].weight.detach().numpy().T.astype(np.float64)
     r, d = np.sqrt(h.var(0) + 1e-5) / 2.0, (h.mean(0) - 0.5) / 2.0
     assert got["r_p50"] == pytest.approx(np.median(r), rel=1e-4) and got["d_p95"] == pytest.approx(
         np.percentile(d, 95), rel=1e-4, abs=1e-5)
     assert got["clipped"] == pytest.approx(np.mean((r > 1.5) | (r < 1 / 1.5) | (np.abs(d) > 0.1)))
-    assert all(np.array_equal(b.numpy(), a) for b, a in zip(model.buffers(), before))
+    assert all(np.array_equal(b.detach().numpy(), a) for b, a in zip(model.buffers(), before))
 
 
 def arms_with(errors, diff=1e-7):

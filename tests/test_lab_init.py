@@ -118,7 +118,7 @@ def test_explanation_arms_change_only_the_output_layer_or_the_hidden_lrs():
     nets = {}
     for key, out_init in (("large", None), ("out", "he")):
         tn.manual_seed(0)
-        nets[key] = [m.weight.numpy() for m in init.build("large", True, cfg, out_init).modules()
+        nets[key] = [m.weight.detach().numpy() for m in init.build("large", True, cfg, out_init).modules()
                      if isinstance(m, tn.nn.Linear)]
     for a, b in zip(nets["large"][:-1], nets["out"][:-1]):
         np.testing.assert_array_equal(a, b)

@@ -33,9 +33,9 @@ def test_adabn_undoes_an_affine_pixel_map_on_a_random_net():
     x, x_test, y_test = (rng.random((64, 784)).astype(np.float32), rng.random((40, 784)).astype(np.float32),
                          rng.integers(0, 10, 40))
     with fam.population_statistics(model, x, 8, seed=0):
-        clean = model(fam.Tensor(x_test)).numpy()
+        clean = model(fam.Tensor(x_test)).detach().numpy()
     with fam.population_statistics(model, te.shifted(x, "contrast", cfg), 8, seed=0):
-        moved = model(fam.Tensor(te.shifted(x_test, "contrast", cfg))).numpy()
+        moved = model(fam.Tensor(te.shifted(x_test, "contrast", cfg))).detach().numpy()
     np.testing.assert_allclose(moved, clean, atol=2e-3 * np.abs(clean).max())
 
 
