@@ -98,18 +98,36 @@ CASES = [
     ("BatchNorm2d", lambda: nn.BatchNorm2d(32), (32, 32, 64, 64)),
     ("LayerNorm", lambda: nn.LayerNorm(1024), (256, 1024)),
     ("GroupNorm(32)", lambda: nn.GroupNorm(32, 32), (32, 32, 64, 64)),
+    # issue 19's shapes: GroupNorm(32, 64) on (64, 64, 32, 32); InstanceNorm with γ, β
+    ("GroupNorm(32)c64", lambda: nn.GroupNorm(32, 64), (64, 64, 32, 32)),
+    ("InstanceNorm2d", lambda: nn.InstanceNorm2d(64, affine=True), (64, 64, 32, 32)),
 ]
 
 
 TORCH_CASES = {"BatchNorm1d": "torch.nn.BatchNorm1d(1024)", "BatchNorm2d": "torch.nn.BatchNorm2d(32)",
-               "LayerNorm": "torch.nn.LayerNorm(1024)", "GroupNorm(32)": "torch.nn.GroupNorm(32, 32)"}
+               "LayerNorm": "torch.nn.LayerNorm(1024)", "GroupNorm(32)": "torch.nn.GroupNorm(32, 32)",
+               "GroupNorm(32)c64": "torch.nn.GroupNorm(32, 64)",
+               "InstanceNorm2d": "torch.nn.InstanceNorm2d(64, affine=True)"}
 
 
-def torch_worker(repeats):
+def _selected(names):
+    """CASES, or those whose name is in the comma-separated `names`."""
+    if not names:
+        return CASES
+    wanted = names.split(",")
+    unknown = set(wanted) - {name for name, _, _ in CASES}
+    if unknown:
+        raise SystemExit(f"--cases: unknown {sorted(unknown)}; choose from {[n for n, _, _ in CASES]}")
+    return [c for c in CASES if c[0] in wanted]
+
+
+def torch_worker(repeats, cases, threads):
     """Child process: print {layer: median seconds of fwd+bwd in PyTorch} as JSON."""
     import torch
+    if threads:
+        torch.set_num_threads(threads)
     out = {}
-    for name, _, shape in CASES:
+    for name, _, shape in cases:
         layer = eval(TORCH_CASES[name], {"torch": torch})
         rng = np.random.default_rng(1)
         x = torch.from_numpy(rng.standard_normal(shape).astype(np.float32) * 2 + 1).requires_grad_()
@@ -124,11 +142,12 @@ def torch_worker(repeats):
     print(json.dumps(out))
 
 
-def torch_peer(repeats):
+def torch_peer(repeats, names, threads):
     """{layer: PyTorch's fwd+bwd seconds}, or {} when torch is not installed."""
     import subprocess
     import sys
-    run = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", "--repeats", str(repeats)],
+    run = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", "--repeats", str(repeats),
+                          "--cases", names or "", "--threads", str(threads or 0)],
                          capture_output=True, text=True)
     return json.loads(run.stdout.strip().splitlines()[-1]) if run.returncode == 0 and run.stdout.strip() else {}
 
@@ -140,10 +159,12 @@ def main():
     parser.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--threads", type=int, default=None,
-                        help="numba threads for the layers and the copy kernel (default: all)")
+                        help="numba (and PyTorch) threads for the layers and the copy kernel (default: all)")
+    parser.add_argument("--cases", default="", help="comma-separated layer names (default: all)")
     args = parser.parse_args()
+    cases = _selected(args.cases)
     if args.torch_worker:
-        torch_worker(args.repeats)
+        torch_worker(args.repeats, cases, args.threads)
         return
     _choose_threading_layer(numba)   # the library's layer, before the copy kernel's first launch
     if args.threads:
@@ -153,8 +174,8 @@ def main():
           f"threading layer {numba.config.THREADING_LAYER}, parallel twins from {PARALLEL_MIN} elements"
           + ("  (busy machine: timings of the parallel kernels are unreliable)" if load > 0.5 else ""))
     results = []
-    measured = [(name, shape, *_measure(make(), shape, args.repeats)) for name, make, shape in CASES]
-    peer = {} if args.no_torch else torch_peer(args.repeats)
+    measured = [(name, shape, *_measure(make(), shape, args.repeats)) for name, make, shape in cases]
+    peer = {} if args.no_torch else torch_peer(args.repeats, args.cases, args.threads)
     print(f"{'layer':15s} {'shape':18s} {'fwd+bwd':>10s} {'floor':>10s} {'ratio':>6s}  copy bandwidth"
           + ("   PyTorch  ratio" if peer else ""))
     for name, shape, t, floor, bandwidth, kind in measured:

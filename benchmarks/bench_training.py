@@ -9,6 +9,7 @@ price of everything else: elementwise ops, the loss, the optimizer, Python.
 
 Models:
   ioffe-mlp   784-100-100-100-10 sigmoid MLP, batch 60 (Ioffe & Szegedy 2015, §4.1)
+  ioffe-mlp-bn  the same with BatchNorm1d before each sigmoid (hidden Linears without bias)
   wide-mlp    784-1024-1024-10 ReLU MLP, batch 256
   small-cnn   conv3x3(1→32)-ReLU-conv3x3(32→32)-ReLU-maxpool2-linear(6272→10), 28×28, batch 128
               (its floor: the im2col products of both convs and the linear layer)
@@ -64,6 +65,13 @@ def ioffe_mlp():
     return nn.Sequential(*layers, nn.Linear(100, 10)), (60, 784)
 
 
+def ioffe_mlp_bn():
+    layers = []
+    for fan_in, fan_out in [(784, 100), (100, 100), (100, 100)]:
+        layers += [nn.Linear(fan_in, fan_out, bias=False), nn.BatchNorm1d(fan_out), nn.Sigmoid()]
+    return nn.Sequential(*layers, nn.Linear(100, 10)), (60, 784)
+
+
 def wide_mlp():
     return nn.Sequential(nn.Linear(784, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
                          nn.Linear(1024, 10)), (256, 784)
@@ -74,7 +82,7 @@ def small_cnn():
                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 14 * 14, 10)), (128, 1, 28, 28)
 
 
-MODELS = {"ioffe-mlp": ioffe_mlp, "wide-mlp": wide_mlp, "small-cnn": small_cnn}
+MODELS = {"ioffe-mlp": ioffe_mlp, "ioffe-mlp-bn": ioffe_mlp_bn, "wide-mlp": wide_mlp, "small-cnn": small_cnn}
 
 
 def matmul_shapes(model, input_shape):
@@ -153,6 +161,11 @@ def torch_step(name):
         layers = []
         for fan_in, fan_out in [(784, 100), (100, 100), (100, 100)]:
             layers += [tnn.Linear(fan_in, fan_out), tnn.Sigmoid()]
+        model, shape = tnn.Sequential(*layers, tnn.Linear(100, 10)), (60, 784)
+    elif name == "ioffe-mlp-bn":
+        layers = []
+        for fan_in, fan_out in [(784, 100), (100, 100), (100, 100)]:
+            layers += [tnn.Linear(fan_in, fan_out, bias=False), tnn.BatchNorm1d(fan_out), tnn.Sigmoid()]
         model, shape = tnn.Sequential(*layers, tnn.Linear(100, 10)), (60, 784)
     elif name == "wide-mlp":
         model, shape = tnn.Sequential(tnn.Linear(784, 1024), tnn.ReLU(), tnn.Linear(1024, 1024), tnn.ReLU(),
@@ -296,10 +309,10 @@ def main(argv=None):
     threads = {k: os.environ.get(k, "default") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                                                              "NUMBA_NUM_THREADS")}
     print(f"numpy {np.__version__}, {os.cpu_count()} cpus, " + ", ".join(f"{k}={v}" for k, v in threads.items()))
-    print(f"{'model':<11} {'step (ms)':>10} {'BLAS floor (ms)':>16} {'ratio':>7}   "
+    print(f"{'model':<12} {'step (ms)':>10} {'BLAS floor (ms)':>16} {'ratio':>7}   "
           f"{'fwd+loss':>8} {'backward':>8} {'opt step':>8}   {'min/min':>7}   {'PyTorch':>8} {'ratio':>6}"
           f"  (medians in ms; min/min: ratio of the fastest runs; PyTorch: its step, alone in a child\n"
-          f"{'':<11} process, and its ratio to the same floor)")
+          f"{'':<12} process, and its ratio to the same floor)")
     results = {}
     for name in args.models:
         tn.manual_seed(0)
@@ -316,7 +329,7 @@ def main(argv=None):
         if peer:
             results[name].update(torch_step_ms=peer * 1e3, torch_ratio=peer / floor)
             torch_cols = f"   {peer * 1e3:>8.3f} {peer / floor:>5.2f}x"
-        print(f"{name:<11} {step_time * 1e3:>10.3f} {floor * 1e3:>16.3f} {step_time / floor:>7.2f}x   "
+        print(f"{name:<12} {step_time * 1e3:>10.3f} {floor * 1e3:>16.3f} {step_time / floor:>7.2f}x   "
               f"{split['forward']:>8.3f} {split['backward']:>8.3f} {split['optimizer']:>8.3f}   "
               f"{step_min / floor_min:>6.2f}x" + torch_cols, flush=True)
     if args.json:

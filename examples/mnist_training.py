@@ -89,8 +89,8 @@ def evaluate(model, x, y, limit=None, batch_size=1000):
             if limit is not None and i >= limit:
                 break
             logits = model(tn.from_numpy(x[start:start + batch_size]))
-            correct += int((logits.numpy().argmax(axis=1) == y[start:start + batch_size]).sum())
-            seen += len(logits.numpy())
+            correct += int((logits.detach().numpy().argmax(axis=1) == y[start:start + batch_size]).sum())
+            seen += len(logits.detach().numpy())
     model.train()
     return correct / max(seen, 1)
 

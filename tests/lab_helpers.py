@@ -41,3 +41,15 @@ def strict_json(path):
         raise ValueError(f"{path} holds {name}, which is not JSON")
     with open(path, encoding="utf-8") as f:
         return json.load(f, parse_constant=no_constant)
+
+
+def verdicts_over_seeds(out, name, seeds=range(5), mode="default", overrides=None):
+    """`lab.run` for each seed into `out`, then the sweep's rule over them (no dask):
+    ({section: verdict} of the claims, {section: verdict} of the sanity checks, the summary)."""
+    from tinygrad_norm.lab.summary import summarize
+    with mnist_data():
+        results = [lab.run(name, mode=mode, seed=s, out=out, overrides=overrides, progress=False, stream=False)
+                   for s in seeds]
+    summary = summarize(results)
+    return ({c["section"]: c["verdict"] for c in summary["claims"]},
+            {c["section"]: c["verdict"] for c in summary["checks"]}, summary)

@@ -31,7 +31,7 @@ def train(lab_, cfg):
 
         result = lab_.train(arm, model, optimizer, loader, steps=cfg["steps"], loss_fn=loss_fn,
                             checkpoint_every=10, log_every=5)
-        result["weight"] = model[0].weight.numpy().tolist()
+        result["weight"] = model[0].weight.detach().numpy().tolist()
         arms[arm] = result
     return arms
 

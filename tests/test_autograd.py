@@ -104,7 +104,7 @@ def test_non_contiguous_inputs(name, fn, inputs):
     def flipped(x):
         if x.ndim != 2:
             return x
-        arr = np.ascontiguousarray(x.numpy().T).T  # same values, Fortran order
+        arr = np.ascontiguousarray(x.detach().numpy().T).T  # same values, Fortran order
         assert not arr.flags.c_contiguous or min(arr.shape) == 1
         return tn.from_numpy(arr).requires_grad_()
     assert gradcheck(fn, [flipped(x) for x in inputs])
@@ -348,7 +348,7 @@ def test_detach_cuts_the_graph():
     y.backward()
     assert x.grad.item() == 2.0
     d = x.detach()
-    assert not d.requires_grad and np.shares_memory(d.numpy(), x.numpy())
+    assert not d.requires_grad and np.shares_memory(d.detach().numpy(), x.detach().numpy())
 
 
 def test_hooks_see_and_replace_gradients():
@@ -431,8 +431,8 @@ def test_max_min_propagate_nan_like_pytorch(which):
     x = tn.tensor([[1.0, np.nan, 3.0], [4.0, 5.0, -6.0]], requires_grad=True)
     assert np.isnan(getattr(x, which)().item())
     values, indices = getattr(x, which)(dim=1)
-    assert np.isnan(values.numpy()[0]) and indices.numpy()[0] == 1
-    assert values.numpy()[1] == (5.0 if which == "max" else -6.0) and indices.numpy()[1] == (1 if which == "max" else 2)
+    assert np.isnan(values.detach().numpy()[0]) and indices.detach().numpy()[0] == 1
+    assert values.detach().numpy()[1] == (5.0 if which == "max" else -6.0) and indices.detach().numpy()[1] == (1 if which == "max" else 2)
     y = tn.tensor(np.arange(24, dtype=np.float32).reshape(2, 3, 4))
     y._data[1, 2, 3] = np.nan
     reduced = (y.amax if which == "max" else y.amin)(dim=(0, 2)).numpy()

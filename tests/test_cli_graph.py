@@ -41,10 +41,10 @@ def test_ioffe_mlp_with_bn_puts_bn_before_each_sigmoid_and_drops_the_bias():
 def test_init_options():
     tn.manual_seed(0)
     model = models.ioffe_mlp(init=0.01)
-    w = model[0].weight.numpy()
-    assert abs(w.std() - 0.01) < 0.001 and np.all(model[0].bias.numpy() == 0)
+    w = model[0].weight.detach().numpy()
+    assert abs(w.std() - 0.01) < 0.001 and np.all(model[0].bias.detach().numpy() == 0)
     model = models.mlp((50, 40, 10), init="he")
-    assert abs(model[0].weight.numpy().std() - np.sqrt(2 / 50)) < 0.02
+    assert abs(model[0].weight.detach().numpy().std() - np.sqrt(2 / 50)) < 0.02
     with pytest.raises(ValueError, match="init must be"):
         models.mlp((4, 2), init="xavier")
 
@@ -74,7 +74,7 @@ def test_example_is_reproducible_and_keeps_the_random_state():
     np.testing.assert_array_equal(tn.get_rng_state().numpy(), before)
     m2, x2 = models.example("mlp", batch=2, seed=3)
     np.testing.assert_array_equal(x1.numpy(), x2.numpy())
-    np.testing.assert_array_equal(m1[0].weight.numpy(), m2[0].weight.numpy())
+    np.testing.assert_array_equal(m1[0].weight.detach().numpy(), m2[0].weight.detach().numpy())
 
 
 # --------------------------------------------------------------------- CLI
@@ -95,7 +95,7 @@ def test_graph_gv_format_and_options(tmp_path):
     out = tmp_path / "mlp.gv"
     assert main(["graph", "mlp", "--out", str(out), "--depth", "1", "--batch", "2"]) == 0
     src = out.read_text()
-    assert src.startswith("digraph")
+    assert src.startswith("// written by tinygrad-norm graph\ndigraph")
     assert "0: Linear" in src and "(2, 784) → (2, 100)" in src and "78,500 params" in src
     assert main(["graph", "mlp", "--out", str(tmp_path / "b.gv"), "--view", "backward"]) == 0
     assert "accumulate 0.weight.grad" in (tmp_path / "b.gv").read_text()
@@ -128,6 +128,55 @@ def test_graph_bad_arguments(tmp_path, capsys):
     assert "--batch must be at least 1" in capsys.readouterr().err
     assert main([]) == 2
     assert "graph" in capsys.readouterr().err  # the help lists the subcommands
+
+
+def test_graph_rejects_unknown_formats_and_mismatched_extensions(tmp_path, capsys):
+    assert main(["graph", "mlp", "--format", "exe", "--out", str(tmp_path / "g")]) == 2
+    assert "--format asks for 'exe', which is not a graph format; use one of svg, png" in capsys.readouterr().err
+    assert main(["graph", "mlp", "--out", str(tmp_path / "g.exe")]) == 2
+    assert "the extension of --out" in capsys.readouterr().err
+    assert main(["graph", "mlp", "--format", "png", "--out", str(tmp_path / "g.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "--format png does not match the extension of --out" in err and "give --out a .png name" in err
+    assert not any(tmp_path.iterdir())                               # nothing was written
+    assert main(["graph", "mlp", "--format", "gv", "--out", str(tmp_path / "g")]) == 0
+    assert (tmp_path / "g.gv").read_text().startswith("// written by tinygrad-norm graph")
+
+
+def test_graph_batch_one_with_batchnorm_and_negative_depth(tmp_path, capsys):
+    assert main(["graph", "mlp_bn", "--batch", "1", "--out", str(tmp_path / "bn.gv")]) == 2
+    err = capsys.readouterr().err
+    assert "mlp_bn could not run on a batch of 1" in err and "use --batch 2 or more, or --mode eval" in err
+    assert "Traceback" not in err
+    assert main(["graph", "mlp_bn", "--batch", "1", "--mode", "eval", "--out", str(tmp_path / "e.gv")]) == 0
+    capsys.readouterr()
+    assert main(["graph", "mlp", "--depth", "-1", "--out", str(tmp_path / "d.gv")]) == 2
+    assert "--depth must be 0 or more" in capsys.readouterr().err
+    assert main(["graph", "mlp", "--depth", "0", "--out", str(tmp_path / "d.gv")]) == 0
+
+
+def test_graph_never_overwrites_a_gv_file_it_did_not_write(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)          # no dot needed: the .gv comes first
+    mine = tmp_path / "g.gv"
+    mine.write_text("my own notes\n")
+    assert main(["graph", "mlp", "--out", str(tmp_path / "g.svg")]) == 2
+    err = capsys.readouterr().err
+    assert "g.gv exists and was not written by this command" in err and "--force" in err
+    assert mine.read_text() == "my own notes\n"
+    assert main(["graph", "mlp", "--out", str(tmp_path / "g.svg"), "--force"]) == 1   # 1: no dot
+    capsys.readouterr()
+    assert mine.read_text().startswith("// written by tinygrad-norm graph")
+    assert main(["graph", "mlp", "--out", str(tmp_path / "g.svg")]) == 1              # ours: rewritten
+    assert "exists" not in capsys.readouterr().err
+
+
+def test_graph_out_directory_writes_model_file_inside(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", "mlp", "--out", ".", "--format", "gv"]) == 0
+    assert capsys.readouterr().out.strip() == os.path.join(".", "mlp.gv")
+    assert (tmp_path / "mlp.gv").exists() and not (tmp_path / "..gv").exists()
+    assert main(["graph", "mlp", "--out", ".svg"]) == 2
+    assert "names no file" in capsys.readouterr().err
 
 
 def test_graph_without_dot_exits_1_and_keeps_the_source(tmp_path, monkeypatch, capsys):

@@ -57,12 +57,12 @@ def same_checkpoint(a, b):
     for part in ("model",):
         assert list(a[part]) == list(b[part])
         for k in a[part]:
-            np.testing.assert_array_equal(a[part][k].numpy(), b[part][k].numpy(), err_msg=k)
+            np.testing.assert_array_equal(a[part][k].detach().numpy(), b[part][k].detach().numpy(), err_msg=k)
     for idx, state in a["optimizer"]["state"].items():
         for k, v in state.items():
-            np.testing.assert_array_equal(v.numpy(), b["optimizer"]["state"][idx][k].numpy())
+            np.testing.assert_array_equal(v.detach().numpy(), b["optimizer"]["state"][idx][k].detach().numpy())
     assert a["scheduler"] == b["scheduler"] and a["history"] == b["history"] and a["step"] == b["step"]
-    np.testing.assert_array_equal(a["rng"].numpy(), b["rng"].numpy())
+    np.testing.assert_array_equal(a["rng"].detach().numpy(), b["rng"].detach().numpy())
 
 
 @pytest.mark.parametrize("name", ["train_mlp", "train_cnn"])

@@ -93,3 +93,19 @@ def test_max_kernel_propagates_nan_with_its_index():
     out, idx = np.empty((1, 1)), np.empty((1, 1), np.int64)
     REGISTRY["extremum_arb"].serial(x, out, idx, True)
     assert np.isnan(out[0, 0]) and idx[0, 0] == 1
+
+
+def test_a_kernels_disk_cache_is_stamped_with_every_file_it_calls_into():
+    """numba stamps a cache entry with the function's own file; the norm kernels call
+    helpers in four other files, whose edits must invalidate the cached kernels too."""
+    import numba
+    from tinygrad_norm.kernels import norm as KN
+    if numba.config.DISABLE_JIT:
+        pytest.skip("NUMBA_DISABLE_JIT=1: nothing is compiled, nothing is cached")
+    files = {"norm/__init__.py", "norm/common.py", "norm/rows.py", "norm/columns.py", "norm/blocks.py"}
+    for fn in (KN.norm_forward.serial, KN.norm_forward.parallel, KN.norm_backward.serial):
+        assert {entry[0] for entry in fn._cache._cache_file._source_stamp} == files
+    # a helper is stamped with the files it reaches: rows.py calls into common.py only
+    from tinygrad_norm.kernels.norm import rows
+    assert {entry[0] for entry in rows.rows_forward._cache._cache_file._source_stamp} == {
+        "norm/rows.py", "norm/common.py"}

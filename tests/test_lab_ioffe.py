@@ -1,9 +1,9 @@
-"""The `ioffe` experiment (Ioffe & Szegedy 2015, Fig. 1; PROTOCOLS §1).
+"""The `ioffe` experiment (Ioffe & Szegedy 2015, Fig. 1; docs/protocols.md §1).
 
 The default suite runs `tinygrad-norm run ioffe --quick` once and checks the
 direction of every effect, the files it writes, resuming and divergence on a
 shortened budget. `pytest -m paper` runs the default protocol and asserts every
-threshold of PROTOCOLS §1.5.
+threshold of docs/protocols.md §1.
 """
 
 import numpy as np
@@ -14,7 +14,7 @@ from tinygrad_norm import cli, lab
 from tinygrad_norm.lab.experiments import ioffe
 from tinygrad_norm.models import ioffe_mlp
 
-from lab_helpers import mnist_data, needs_mnist, strict_json
+from lab_helpers import mnist_data, needs_mnist, strict_json, verdicts_over_seeds
 
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -49,19 +49,19 @@ def test_last_sigmoid_inputs_by_hand_and_without_a_trace():
     model = ioffe_mlp(bn=True, hidden=(6, 5, 4))
     model.eval()
     x = np.random.default_rng(0).random((50, 784)).astype(np.float32)
-    buffers = {n: b.numpy().copy() for n, b in model.named_buffers()}
+    buffers = {n: b.detach().numpy().copy() for n, b in model.named_buffers()}
     z = ioffe.last_sigmoid_inputs(model, tn.tensor(x))
 
     def bn(h):   # training-mode BN with γ = 1, β = 0: biased batch variance, eps inside the root
         h = h.astype(np.float64)
         return (h - h.mean(0)) / np.sqrt(h.var(0) + 1e-5)
 
-    W = [m.weight.numpy() for m in model if isinstance(m, tn.nn.Linear)]
+    W = [m.weight.detach().numpy() for m in model if isinstance(m, tn.nn.Linear)]
     h = 1 / (1 + np.exp(-bn(x @ W[0].T)))
     h = 1 / (1 + np.exp(-bn(h @ W[1].T)))
     np.testing.assert_allclose(z, bn(h @ W[2].T), atol=2e-4)
     assert z.shape == (50, 4)
-    assert all(np.array_equal(b.numpy(), buffers[n]) for n, b in model.named_buffers())   # running stats untouched
+    assert all(np.array_equal(b.detach().numpy(), buffers[n]) for n, b in model.named_buffers())   # running stats untouched
     assert not model.training                                                                 # mode restored
 
 
@@ -79,7 +79,8 @@ def test_quick_run_writes_valid_results_report_and_figures(quick):
         assert curves["step"] == ioffe.eval_schedule(ioffe.MODES["quick"])
         assert np.array(curves["p50"]).shape == (len(curves["step"]), 100)
         assert results["arms"][arm]["diverged_at"] is None
-    assert len(results["claims"]) == 9
+    assert len(results["claims"]) == 7 and len(results["checks"]) == 2
+    assert all(c["rule"] is not None for c in results["claims"] + results["checks"])
     for name in ("accuracy.png", "percentiles.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC and (out / name).stat().st_size > 10_000
     report = (out / "report.md").read_text()
@@ -107,7 +108,8 @@ def test_quick_run_shows_the_direction_of_every_effect(quick):
     assert spread["plain"] < 0.1 and abs(spread["bn"] - 2.07) < 0.15
     # every claim but the 0.95 race (which needs more than 3000 steps) passes at the quick budget
     verdicts = {c["section"]: c["verdict"] for c in results["claims"]}
-    assert [s for s, v in verdicts.items() if v != "PASS"] in ([], ["1 (0.95)"])
+    assert [s for s, v in verdicts.items() if v != "PASS"] in ([], ["1.1"])
+    assert [c["verdict"] for c in results["checks"]] == ["PASS", "PASS"]
 
 
 @needs_mnist
@@ -118,7 +120,7 @@ def test_quick_run_matches_pytorch_crosscheck(quick):
         assert got["curves"]["test_loss"] == pytest.approx(ref["test_loss"], rel=0.02)
         assert got["curves"]["test_accuracy"] == pytest.approx(ref["test_accuracy"], abs=0.01)
         assert got["train_loss"]["loss"][-1] == pytest.approx(ref["train_loss_251_300"], rel=0.02)
-    assert results["claims"][-1]["verdict"] == "PASS"
+    assert results["checks"][-1]["section"] == "5" and results["checks"][-1]["verdict"] == "PASS"
 
 
 # ------------------------------------------------------------------ resuming and divergence
@@ -164,9 +166,12 @@ def test_huge_learning_rate_is_recorded_as_diverged(tmp_path, mnist_env):
 
 @pytest.mark.paper
 @needs_mnist
-def test_default_protocol_meets_every_threshold(tmp_path, mnist_env):
-    """`tinygrad-norm run ioffe` (15K steps, PROTOCOLS §1.3): every claim of §1.5 passes."""
-    results = lab.run("ioffe", mode="default", out=tmp_path, progress=False, stream=False)
-    failed = [(c["section"], c["measured"]) for c in results["claims"] if c["verdict"] != "PASS"]
-    assert failed == []
-    assert len(results["claims"]) == 9
+def test_default_protocol_every_claim_holds_over_seeds(tmp_path):
+    """`tinygrad-norm sweep ioffe --seeds 0-4` (15K steps each, docs/protocols.md §1): every claim holds
+    over the seeds (the sweep's 95 % interval rule) and every sanity check too."""
+    claims, checks, _ = verdicts_over_seeds(tmp_path, "ioffe")
+    assert set(claims) == {"1.1", "1.2", "2", "3.1", "3.2", "3.3", "4.1"} and set(checks) == {"4.2", "5"}
+    # "ends more accurate" (2) is of the size of the noise at 15K steps (calibration seeds: +0.36 … +0.98
+    # points against a +0.4 margin): it may be inconclusive, it must not fail
+    assert {s: v for s, v in claims.items() if v != "holds"} in ({}, {"2": "inconclusive"})
+    assert set(checks.values()) == {"holds"}

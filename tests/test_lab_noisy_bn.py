@@ -1,4 +1,4 @@
-"""The `noisy_bn` experiment (Santurkar et al. 2018, Fig. 2 and Algorithm 1; PROTOCOLS §2.1, §2.5.1).
+"""The `noisy_bn` experiment (Santurkar et al. 2018, Fig. 2 and Algorithm 1; docs/protocols.md §4).
 
 `DistributionNoise` is checked against a numpy re-drawing of Algorithm 1 (the same
 generator, the same order), its distribution's moments, and its gradient
@@ -16,7 +16,7 @@ from tinygrad_norm.autograd import gradcheck
 from tinygrad_norm.lab.experiments import noisy_bn
 from tinygrad_norm.lab.experiments.noisy_bn import DistributionNoise
 
-from lab_helpers import MNIST_DIR, needs_mnist, quick_run, strict_json
+from lab_helpers import verdicts_over_seeds, MNIST_DIR, needs_mnist, quick_run, strict_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT = {"steps": 300, "test_every": 150, "checkpoint_every": 300}
@@ -114,7 +114,7 @@ def test_arms_are_built_as_the_protocol_says():
     assert [type(m).__name__ for m in models["noisy_plain"]][:3] == ["Linear", "DistributionNoise", "ReLU"]
     assert sum(isinstance(m, DistributionNoise) for m in models["noisy_bn"]) == 8
     assert not any(isinstance(m, DistributionNoise) for m in models["bn"].modules())
-    first = {a: next(m for m in model if isinstance(m, nn.Linear)).weight.numpy() for a, model in models.items()}
+    first = {a: next(m for m in model if isinstance(m, nn.Linear)).weight.detach().numpy() for a, model in models.items()}
     for a in first:                                          # every arm starts from the same weights
         np.testing.assert_array_equal(first[a], first["plain"])
 
@@ -122,25 +122,47 @@ def test_arms_are_built_as_the_protocol_says():
 def test_claims_on_made_up_curves():
     cfg = noisy_bn.EXPERIMENT.config("default")
 
-    def arm(losses, acc, identity=None):
+    def arm(losses, acc, identity=None, moves=0.01):
         steps = [100 * (i + 1) for i in range(len(losses))]
-        curves = {"step": [0, 3000], "test_accuracy": [0.1, acc]}
+        means = [[[moves * (t % 2)] * 3] * 2 for t in range(3)]          # 3 probes, 2 layers, 3 units
+        curves = {"step": [0, 1500, 3000], "test_accuracy": [0.1, 0.5, acc], "unit_mean": means,
+                  "unit_std": [[[1.0] * 3] * 2] * 3, "layer_std": [[0.6, 0.7], [1.0, 1.1], [1.3, 1.4]]}
         if identity is not None:
-            curves["test_accuracy_identity"] = [0.1, identity]
+            curves["test_accuracy_identity"] = [0.1, 0.5, identity]
         return {"steps": 3000, "diverged_at": None, "train_loss": {"step": steps, "loss": losses}, "curves": curves}
     # 30 windows; the last third is windows 21–30 (steps 2100 … 3000)
-    arms = {"plain": arm([1.0] * 20 + [0.2] * 10, 0.96), "bn": arm([1.0] * 20 + [0.1] * 10, 0.97),
-            "noisy_bn": arm([9.0] * 20 + [0.105] * 10, 0.965, 0.9), "noisy_plain": arm([2.3] * 30, 0.11, 0.1)}
+    arms = {"plain": arm([1.0] * 20 + [0.2] * 10, 0.96, moves=0.1), "bn": arm([1.0] * 20 + [0.1] * 10, 0.97),
+            "noisy_bn": arm([9.0] * 20 + [0.105] * 10, 0.965, 0.9, moves=0.3),
+            "noisy_plain": arm([2.3] * 30, 0.11, 0.1)}
     rows = noisy_bn.claims(cfg, arms)
-    assert [r.verdict for r in rows] == ["PASS"] * 4
-    assert rows[0].value == pytest.approx(1.05) and rows[2].value == pytest.approx(0.525)
-    assert "with the noise removed instead: 0.9000" in rows[1].measured
-    arms["noisy_bn"] = arm([0.1] * 20 + [0.2] * 10, 0.95, 0.9)
+    assert [r.section for r in rows] == ["1", "1 (vs BN)", "2", "3", "4"]
+    assert [r.kind for r in rows] == ["claim", "check", "claim", "claim", "claim"]
+    assert [r.verdict for r in rows] == ["PASS"] * 5 and all(r.rule is not None for r in rows)
+    assert noisy_bn.instability(arms["noisy_bn"]["curves"]) == pytest.approx(0.3)
+    assert rows[0].value == pytest.approx(3.0) and rows[1].value == pytest.approx(30.0)
+    assert rows[2].value == pytest.approx(0.005) and rows[3].value == pytest.approx(0.005)
+    assert "with the noise removed instead: 0.9000" in rows[2].measured and "1.05×" in rows[2].measured
+    arms["noisy_bn"] = arm([0.1] * 20 + [0.2] * 10, 0.95, 0.9, moves=0.12)
     arms["noisy_plain"] = arm([2.3] * 29 + [1.99], 0.5, 0.5)
-    assert [r.verdict for r in noisy_bn.claims(cfg, arms)] == ["FAIL"] * 4
+    assert [r.verdict for r in noisy_bn.claims(cfg, arms)] == ["FAIL", "PASS", "FAIL", "FAIL", "FAIL"]
     arms["noisy_plain"]["diverged_at"] = 5                   # a diverged noisy standard net did not train
-    assert noisy_bn.claims(cfg, arms)[3].verdict == "PASS"
+    assert noisy_bn.claims(cfg, arms)[4].verdict == "PASS"
     assert noisy_bn.last_third_loss(arm([1.0] * 20 + [0.5] * 10, 0.9)) == 0.5
+
+
+def test_relu_input_stats_leave_no_trace():
+    tn.manual_seed(0)
+    cfg = dict(noisy_bn.MODES["quick"], depth=2, width=6)
+    model = noisy_bn.build(cfg, True, True)
+    x = tn.tensor(np.random.default_rng(0).random((20, 784)).astype(np.float32))
+    state = tn.get_rng_state()
+    buffers = [b.numpy().copy() for _, b in model.named_buffers()]
+    means, stds = noisy_bn.relu_input_stats(model, x)
+    assert means.shape == stds.shape == (2, 6) and np.all(stds > 0)
+    assert all(np.array_equal(a, b.numpy()) for a, (_, b) in zip(buffers, model.named_buffers()))
+    again, _ = noisy_bn.relu_input_stats(model, x)             # the generator was restored: the same noise
+    np.testing.assert_array_equal(means, again)
+    np.testing.assert_array_equal(tn.get_rng_state().numpy(), state.numpy())
 
 
 # ------------------------------------------------------------------ a shortened run
@@ -158,7 +180,8 @@ def test_short_run_writes_results_report_and_figure(short):
     assert set(saved["arms"]) == {"plain", "bn", "noisy_bn", "noisy_plain"}
     assert saved["arms"]["noisy_bn"]["curves"]["step"] == [0, 150, 300]
     report = (out / "report.md").read_text()
-    assert report.count("**PASS**") + report.count("**FAIL**") == 4 == len(saved["claims"])
+    assert report.count("**PASS**") + report.count("**FAIL**") == 5 == len(saved["claims"]) + len(saved["checks"])
+    assert np.array(saved["arms"]["noisy_bn"]["curves"]["unit_mean"]).shape == (3, 8, 100)
     assert (out / "noisy_bn.png").read_bytes()[:8] == PNG_MAGIC and "![noisy_bn.png](noisy_bn.png)" in report
 
 
@@ -173,6 +196,8 @@ def test_short_run_shows_the_direction_of_every_effect(short):
     assert abs(acc["noisy_bn"] - acc["bn"]) < 0.02 and acc["bn"] > 0.9        # yet noisy BN nearly matches BN
     identity = arms["noisy_bn"]["curves"]["test_accuracy_identity"][-1]
     assert identity < acc["noisy_bn"]                       # removing the noise at test time costs accuracy
+    moved = {a: noisy_bn.instability(r["curves"]) for a, r in arms.items()}
+    assert moved["noisy_bn"] > 3 * moved["bn"]               # the noise shakes the distributions
 
 
 @needs_mnist
@@ -195,19 +220,14 @@ def test_resumed_run_draws_the_same_noise(short, tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------ the protocol
 
-# Measured with seed 0 (docs/lab.md): on this MNIST MLP only "nearly matches BN in test accuracy"
-# holds. The noisy standard net trains (its pre-activations outgrow the noise), the He-init
-# standard net trains about as fast as BN, and the noisy arms' training loss includes the noise.
-EXPECTED = {"1 (loss vs BN)": "FAIL", "1 (accuracy vs BN)": "PASS", "1 (vs standard)": "FAIL",
-            "1 (noisy standard)": "FAIL"}
-
-
 @needs_mnist
 @pytest.mark.paper
-def test_default_protocol_verdicts(tmp_path, monkeypatch):
-    """`tinygrad-norm run noisy-bn` (≈ 1 min): the verdicts of PROTOCOLS §2.5.1 on this protocol."""
-    monkeypatch.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
-    results = lab.run("noisy-bn", mode="default", out=tmp_path, progress=False, stream=False)
-    assert {c["section"]: c["verdict"] for c in results["claims"]} == EXPECTED
-    arms = results["arms"]
-    assert min(arms["noisy_plain"]["train_loss"]["loss"]) < 0.5            # it trains: far below 2.0
+def test_default_protocol_over_seeds(tmp_path):
+    """`tinygrad-norm sweep noisy-bn --seeds 0-4` (≈ 1 min a seed): the verdicts of docs/protocols.md §4 over
+    the seeds that the default runs of seeds 0 and 1 make certain: noisy BN matches BN's accuracy, and the
+    noisy standard net trains (a FAIL that is the finding: its lowest 100-step loss was 0.129 and 0.131)."""
+    claims, checks, _ = verdicts_over_seeds(tmp_path, "noisy-bn")
+    assert {s: claims[s] for s in ROBUST} == ROBUST and checks == {"1 (vs BN)": "holds"}
+
+
+ROBUST = {"2": "holds", "4": "fails"}

@@ -27,7 +27,7 @@ def test_net_follows_the_protocol():
     assert len(linears) == 9 and len(bns) == 8 and all(b.eps == 1e-12 for b in bns)
     assert linears[0].weight.shape == (100, 784) and linears[-1].weight.shape == (10, 100)
     assert all(m.bias is None for m in linears[:-1]) and all(p.dtype == np.float64 for p in net.parameters())
-    w = np.concatenate([m.weight.numpy().ravel() for m in linears[1:-1]])
+    w = np.concatenate([m.weight.detach().numpy().ravel() for m in linears[1:-1]])
     assert w.std() == pytest.approx(math.sqrt(2 / 100), rel=0.02)                 # He
     assert [n for n, _ in S.hidden_weights(net)] == [f"{3 * i}.weight" for i in range(8)]
     assert [n for n, _ in lab.curvature.scale_invariant_weights(net)] == [n for n, _ in S.hidden_weights(net)]

@@ -263,7 +263,10 @@ def test_an_interrupted_sweep_resumes(tmp_path, client, capsys):
     cmd = [sys.executable, "-m", "tinygrad_norm", "sweep", "sweep_toy", "--quick", "--seeds", "0-3", "--set",
            "step_delay=0.03", "--set", "steps=120", "--workers", "2", "--out", str(out), "--no-progress"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([ROOT, TESTS]), TINYGRAD_NORM_EXPERIMENTS="sweep_toy")
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # NOTE: a shell without job control starts background jobs with SIGINT ignored, and a Python
+    # started that way keeps ignoring it: give the command the default handler, as a terminal would.
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     folders = [run_dir(out, "sweep_toy", "quick", s, settings) for s in range(4)]
     try:
         _wait_for(lambda: any((f / "results.json").exists() for f in folders) and

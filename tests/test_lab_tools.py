@@ -60,9 +60,9 @@ def percentile_stats(a):
 def test_monitor_records_outputs_and_gradients_by_hand():
     rng = np.random.default_rng(0)
     model = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 2)).double()
-    W1, b1 = model[0].weight.numpy() * 3, model[0].bias.numpy()   # large weights: some saturation
+    W1, b1 = model[0].weight.detach().numpy() * 3, model[0].bias.detach().numpy()   # large weights: some saturation
     model[0].weight._data[...] = W1
-    W2 = model[2].weight.numpy()
+    W2 = model[2].weight.detach().numpy()
     x = rng.standard_normal((10, 3))
     C = rng.standard_normal((10, 2))
     with lab.ActivationMonitor(model) as mon:
@@ -111,7 +111,7 @@ def test_monitor_steps_selection_pause_and_no_grad():
         assert len(mon.history[name]["output"]["mean"]) == 4
         grads = mon.history[name]["grad"]["std"]
         assert len(grads) == 4 and all(g is not None for g in grads[:3]) and grads[3] is None
-    relu_out = np.maximum(model[0](x).numpy(), 0)
+    relu_out = np.maximum(model[0](x).detach().numpy(), 0)
     assert mon.history["1"]["output"]["saturated"][0] == pytest.approx(np.mean(relu_out == 0))
     by_name = lab.ActivationMonitor(model, modules=["3", model[1]])
     assert by_name.names == ["3", "1"]
@@ -147,7 +147,7 @@ def test_monitor_changes_nothing():
 def test_ics_matches_hand_computation_on_a_linear_net():
     rng = np.random.default_rng(1)
     model = linear_net(rng, [4, 3, 2])
-    W1, W2 = model[0].weight.numpy().copy(), model[1].weight.numpy().copy()
+    W1, W2 = model[0].weight.detach().numpy().copy(), model[1].weight.detach().numpy().copy()
     X, Y = rng.standard_normal((6, 4)), rng.standard_normal((6, 2))
     lr = 0.05
     result = lab.ics(model, sumsq, (tn.tensor(X), tn.tensor(Y)), lr=lr)
@@ -166,13 +166,13 @@ def test_ics_matches_hand_computation_on_a_linear_net():
     assert result["1"]["cos"] == pytest.approx(cos, rel=1e-12)
     assert result["1"]["l2"] > 1e-3             # a real shift, not a trivial zero
     # parameters untouched
-    assert np.array_equal(model[0].weight.numpy(), W1) and np.array_equal(model[1].weight.numpy(), W2)
+    assert np.array_equal(model[0].weight.detach().numpy(), W1) and np.array_equal(model[1].weight.detach().numpy(), W2)
 
 
 def test_ics_third_layer_sees_both_earlier_layers_stepped():
     rng = np.random.default_rng(2)
     model = linear_net(rng, [3, 3, 3, 2])
-    W = [m.weight.numpy().copy() for m in model]
+    W = [m.weight.detach().numpy().copy() for m in model]
     X, Y = rng.standard_normal((5, 3)), rng.standard_normal((5, 2))
     lr = 0.02
 
@@ -211,7 +211,7 @@ def test_landscape_probe_on_a_quadratic():
     the gradient change is η‖Hg‖, β = ‖Hg‖/‖g‖ for every η, L(w − ηg) = L − η‖g‖² + ½η²gᵀHg."""
     rng = np.random.default_rng(4)
     model = linear_net(rng, [5, 1])
-    w = model[0].weight.numpy().ravel().copy()
+    w = model[0].weight.detach().numpy().ravel().copy()
     X, y = rng.standard_normal((8, 5)), rng.standard_normal((8, 1))
     etas = [0.01, 0.05, 0.2]
     probe = lab.landscape_probe(model, sumsq, (tn.tensor(X), tn.tensor(y)), etas)
@@ -230,7 +230,7 @@ def test_landscape_probe_on_a_quadratic():
     beta = np.linalg.norm(H @ g) / np.linalg.norm(g)
     assert probe["betas"] == pytest.approx([beta] * 3, rel=1e-9)
     assert probe["beta_smoothness"] == pytest.approx(beta, rel=1e-9)
-    assert np.array_equal(model[0].weight.numpy().ravel(), w)
+    assert np.array_equal(model[0].weight.detach().numpy().ravel(), w)
 
 
 def test_landscape_probe_changes_nothing():
@@ -264,7 +264,7 @@ def test_monitor_keeps_recording_after_clear():
         monitor.clear()
         assert monitor.history["1"]["output"]["mean"] == []
         y = model(x)
-    assert monitor.history["1"]["output"]["mean"] == [pytest.approx(float(y.numpy().mean()))]
+    assert monitor.history["1"]["output"]["mean"] == [pytest.approx(float(y.detach().numpy().mean()))]
 
 
 def test_accuracy_by_hand_in_eval_mode_in_chunks_nan_rows_wrong():

@@ -36,10 +36,10 @@ def np_log_softmax(x, axis):
 @pytest.mark.parametrize("dim", [0, 1, 2, -1])
 def test_softmax_and_log_softmax_along_any_dim(dim):
     x = T(RNG.standard_normal((3, 4, 5)) * 3)
-    ls = np_log_softmax(x.numpy(), dim)
-    np.testing.assert_allclose(F.log_softmax(x, dim).numpy(), ls, rtol=1e-13, atol=1e-13)
-    np.testing.assert_allclose(F.softmax(x, dim).numpy(), np.exp(ls), rtol=1e-13, atol=1e-15)
-    np.testing.assert_allclose(x.softmax(dim).numpy().sum(axis=dim), 1.0, rtol=1e-13)
+    ls = np_log_softmax(x.detach().numpy(), dim)
+    np.testing.assert_allclose(F.log_softmax(x, dim).detach().numpy(), ls, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(F.softmax(x, dim).detach().numpy(), np.exp(ls), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(x.softmax(dim).detach().numpy().sum(axis=dim), 1.0, rtol=1e-13)
     assert check_grad(lambda x: F.softmax(x, dim), x)
     assert check_grad(lambda x: F.log_softmax(x, dim), x)
 
@@ -49,9 +49,9 @@ def test_softmax_backward_matches_closed_form():
     g = RNG.standard_normal((4, 6))
     y = F.softmax(x, 1)
     y.backward(g)
-    s = y.numpy()
+    s = y.detach().numpy()
     np.testing.assert_allclose(x.grad.numpy(), s * (g - (g * s).sum(1, keepdims=True)), rtol=1e-12)
-    x2 = T(x.numpy())
+    x2 = T(x.detach().numpy())
     F.log_softmax(x2, 1).backward(g)
     np.testing.assert_allclose(x2.grad.numpy(), g - s * g.sum(1, keepdims=True), rtol=1e-12)
 
@@ -122,7 +122,7 @@ def test_cross_entropy_matches_numpy_formula(shape, reduction, ignore_index, eps
     w = RNG.uniform(0.5, 2.0, 5) if weighted else None
     out = F.cross_entropy(x, t, weight=None if w is None else tn.Tensor(w), ignore_index=ignore_index,
                           reduction=reduction, label_smoothing=eps)
-    np.testing.assert_allclose(out.numpy(), np_cross_entropy(x.numpy(), t, w, ignore_index, reduction, eps),
+    np.testing.assert_allclose(out.detach().numpy(), np_cross_entropy(x.detach().numpy(), t, w, ignore_index, reduction, eps),
                                rtol=1e-12, atol=1e-14)
     if reduction != "sum" or eps == 0.25:  # gradcheck a representative half of the grid
         assert check_grad(lambda x: F.cross_entropy(x, t, weight=None if w is None else tn.Tensor(w),
@@ -139,8 +139,8 @@ def test_nll_loss_matches_numpy_formula(shape, reduction, weighted):
     w = RNG.uniform(0.5, 2.0, 5) if weighted else None
     out = F.nll_loss(logp, t, weight=None if w is None else tn.Tensor(w), reduction=reduction)
     # nll_loss(log_softmax(x)) == cross_entropy(x) and logp is already normalised
-    expected = np_cross_entropy(logp.numpy(), t, w, -100, reduction, 0.0)
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12, atol=1e-14)
+    expected = np_cross_entropy(logp.detach().numpy(), t, w, -100, reduction, 0.0)
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-12, atol=1e-14)
     assert check_grad(lambda lp: F.nll_loss(lp, t, weight=None if w is None else tn.Tensor(w),
                                             reduction=reduction), logp)
 
@@ -162,9 +162,9 @@ def test_cross_entropy_probability_targets(reduction, eps, weighted):
     out = F.cross_entropy(x, tn.Tensor(q), weight=None if w is None else tn.Tensor(w), reduction=reduction,
                           label_smoothing=eps)
     qs = q * (1 - eps) + eps / 4
-    per = -(np_log_softmax(x.numpy(), 1) * qs * (np.ones(4) if w is None else w)[None, :, None]).sum(1)
+    per = -(np_log_softmax(x.detach().numpy(), 1) * qs * (np.ones(4) if w is None else w)[None, :, None]).sum(1)
     expected = {"none": per, "sum": per.sum(), "mean": per.mean()}[reduction]  # mean over N·d, not weights
-    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(out.detach().numpy(), expected, rtol=1e-12)
     assert check_grad(lambda x: F.cross_entropy(x, tn.Tensor(q), reduction=reduction, label_smoothing=eps), x)
 
 
@@ -189,7 +189,7 @@ def test_cross_entropy_is_stable_and_unbatched_input_works():
     assert F.cross_entropy(x, np.array([0])).item() == pytest.approx(0.0, abs=1e-6)
     assert F.cross_entropy(x, np.array([2])).item() == pytest.approx(2000.0, rel=1e-6)
     v = T([0.5, 1.5, -1.0])
-    expected = -np_log_softmax(v.numpy(), 0)[1]
+    expected = -np_log_softmax(v.detach().numpy(), 0)[1]
     assert F.cross_entropy(v, np.array(1)).item() == pytest.approx(expected, rel=1e-12)
     assert F.cross_entropy(v, np.array(1), reduction="none").shape == ()
 
@@ -205,10 +205,10 @@ def test_all_targets_ignored_gives_nan_mean_like_pytorch():
 
 def test_mse_loss_reductions_and_gradcheck():
     a, b = T(RNG.standard_normal((3, 4))), T(RNG.standard_normal((3, 4)))
-    d2 = (a.numpy() - b.numpy()) ** 2
+    d2 = (a.detach().numpy() - b.detach().numpy()) ** 2
     assert F.mse_loss(a, b).item() == pytest.approx(d2.mean(), rel=1e-12)
     assert F.mse_loss(a, b, reduction="sum").item() == pytest.approx(d2.sum(), rel=1e-12)
-    np.testing.assert_allclose(F.mse_loss(a, b, reduction="none").numpy(), d2, rtol=1e-12)
+    np.testing.assert_allclose(F.mse_loss(a, b, reduction="none").detach().numpy(), d2, rtol=1e-12)
     assert check_grad(lambda a, b: F.mse_loss(a, b), a, b)
     with pytest.warns(UserWarning, match=r"target size \(4,\) that is different to the input size \(3, 4\)"):
         F.mse_loss(a, T(np.ones(4)))
@@ -236,30 +236,44 @@ def test_loss_errors_name_the_bad_value_and_shapes():
     with pytest.raises(RuntimeError, match=r"weight tensor should be defined either for all 5 classes"
                                            r".*\[4\]"):
         F.cross_entropy(x, np.array([0, 1, 2]), weight=tn.ones(4))
-    with pytest.raises(RuntimeError, match="expected target of an integer dtype"):
+    with pytest.raises(RuntimeError, match=r"expected target of an integer dtype.*got float32: "
+                                           r"cast it with target\.long\(\)"):
         F.nll_loss(x, tn.tensor([0.0, 1.0, 2.0]))
-    with pytest.raises(RuntimeError, match=r"probability targets must have the input's shape \(3, 5\)"):
+    with pytest.raises(RuntimeError, match=r"must have the input's shape \(3, 5\), got \(3, 4\); for "
+                                           r"class indices pass an integer tensor of shape \(3,\)"):
         F.cross_entropy(x, tn.rand(3, 4))
+    # the porting trap: class indices built with the float32 class constructor
+    with pytest.raises(RuntimeError, match=r"looks like class indices, but its dtype is float32.*"
+                                           r"target\.long\(\)"):
+        F.cross_entropy(x, tn.Tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="label_smoothing must be between 0.0 and 1.0"):
         F.cross_entropy(x, np.array([0, 1, 2]), label_smoothing=1.5)
     with pytest.raises(ValueError, match="'max' is not a valid value for reduction|max is not a valid"):
         F.nll_loss(x, np.array([0, 1, 2]), reduction="max")
 
 
+def test_losses_take_tn_tensor_int_lists_as_class_indices():
+    logits = tn.tensor([[2.0, 0.5, -1.0], [0.1, 0.2, 0.3]])
+    target = tn.tensor([0, 2])                       # int64, as torch.tensor([0, 2])
+    # torch.nn.functional.cross_entropy / nll_loss on the same numbers
+    assert abs(F.cross_entropy(logits, target).item() - 0.6216270923614502) < 1e-6
+    assert abs(F.nll_loss(F.log_softmax(logits, 1), target).item() - 0.6216270923614502) < 1e-6
+
+
 def test_activations_functional_forms():
     x = T(RNG.standard_normal((3, 4)))
-    np.testing.assert_array_equal(F.relu(x).numpy(), np.maximum(x.numpy(), 0))
-    xv = x.numpy()
-    np.testing.assert_allclose(F.leaky_relu(x, 0.3).numpy(), np.where(xv > 0, xv, 0.3 * xv))
-    np.testing.assert_allclose(F.sigmoid(x).numpy(), 1 / (1 + np.exp(-x.numpy())), rtol=1e-13)
-    np.testing.assert_allclose(F.tanh(x).numpy(), np.tanh(x.numpy()), rtol=1e-13)
+    np.testing.assert_array_equal(F.relu(x).detach().numpy(), np.maximum(x.detach().numpy(), 0))
+    xv = x.detach().numpy()
+    np.testing.assert_allclose(F.leaky_relu(x, 0.3).detach().numpy(), np.where(xv > 0, xv, 0.3 * xv))
+    np.testing.assert_allclose(F.sigmoid(x).detach().numpy(), 1 / (1 + np.exp(-x.detach().numpy())), rtol=1e-13)
+    np.testing.assert_allclose(F.tanh(x).detach().numpy(), np.tanh(x.detach().numpy()), rtol=1e-13)
     assert F.gelu(x, approximate="tanh").shape == (3, 4)
     assert check_grad(lambda x: F.leaky_relu(x, 0.3), x)
 
 
 def test_linear_functional_matches_numpy():
     x, w, b = T(RNG.standard_normal((2, 3, 4))), T(RNG.standard_normal((5, 4))), T(RNG.standard_normal(5))
-    np.testing.assert_allclose(F.linear(x, w, b).numpy(), x.numpy() @ w.numpy().T + b.numpy(), rtol=1e-12)
-    np.testing.assert_allclose(F.linear(x, w).numpy(), x.numpy() @ w.numpy().T, rtol=1e-12)
+    np.testing.assert_allclose(F.linear(x, w, b).detach().numpy(), x.detach().numpy() @ w.detach().numpy().T + b.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(F.linear(x, w).detach().numpy(), x.detach().numpy() @ w.detach().numpy().T, rtol=1e-12)
     with pytest.raises(RuntimeError, match=r"bias of shape \(4,\) does not match the 5 output features"):
         F.linear(x, w, T(np.ones(4)))

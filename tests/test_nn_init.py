@@ -117,15 +117,36 @@ def test_orthogonal_gives_orthonormal_rows_or_columns():
 
 def test_init_is_reproducible_in_place_and_works_on_parameters():
     p = nn.Parameter(tn.empty(4, 5))
-    array = p.numpy()
+    array = p.detach().numpy()
     tn.manual_seed(9)
     init.kaiming_normal_(p)
-    first = p.numpy().copy()
+    first = p.detach().numpy().copy()
     tn.manual_seed(9)
     init.kaiming_normal_(p)
-    np.testing.assert_array_equal(p.numpy(), first)
-    assert p.numpy() is array and p.grad is None and p.is_leaf  # in place, no graph
+    np.testing.assert_array_equal(p.detach().numpy(), first)
+    assert p.detach().numpy() is array and p.grad is None and p.is_leaf  # in place, no graph
     g = np.random.default_rng(0)
     a = init.normal_(tn.empty(3), generator=g).numpy().copy()
     b = init.normal_(tn.empty(3), generator=np.random.default_rng(0)).numpy()
     np.testing.assert_array_equal(a, b)
+
+
+def test_linear_and_conv_share_pytorchs_default_init_and_its_zero_fan_in_rule():
+    """One init for both: weight and bias in U(±1/√fan_in); at fan_in 0 Linear draws its
+    (zero) bias from U(0, 0), Conv leaves it: the generator advances for Linear only, as in PyTorch."""
+    import warnings
+    tn.manual_seed(3)
+    lin, conv = nn.Linear(6, 4), nn.Conv2d(2, 3, 3)
+    for layer, fan_in in ((lin, 6), (conv, 18)):
+        bound = 1 / np.sqrt(fan_in)
+        for p in (layer.weight, layer.bias):
+            v = np.abs(p.detach().numpy())
+            assert v.max() <= bound and v.max() > bound / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # "Initializing zero-element tensors is a no-op"
+        for make, advances in ((lambda: nn.Linear(0, 3), True), (lambda: nn.Conv2d(0, 3, 3), False)):
+            before = tn.get_rng_state().numpy()
+            layer = make()
+            after = tn.get_rng_state().numpy()
+            assert np.array_equal(layer.bias.detach().numpy(), np.zeros(3))
+            assert (before.shape != after.shape or not np.array_equal(before, after)) == advances

@@ -135,12 +135,12 @@ def test_linear_forward_backward_match_numpy():
     fc = nn.Linear(4, 3).double()
     x = T(RNG.standard_normal((5, 4)))
     y = fc(x)
-    W, b = fc.weight.numpy(), fc.bias.numpy()
-    np.testing.assert_allclose(y.numpy(), x.numpy() @ W.T + b, rtol=1e-12)
+    W, b = fc.weight.detach().numpy(), fc.bias.detach().numpy()
+    np.testing.assert_allclose(y.detach().numpy(), x.detach().numpy() @ W.T + b, rtol=1e-12)
     g = RNG.standard_normal((5, 3))
     y.backward(g)
     np.testing.assert_allclose(x.grad.numpy(), g @ W, rtol=1e-12)
-    np.testing.assert_allclose(fc.weight.grad.numpy(), g.T @ x.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(fc.weight.grad.numpy(), g.T @ x.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(fc.bias.grad.numpy(), g.sum(0), rtol=1e-12)
 
 
@@ -175,10 +175,10 @@ def test_default_init_is_pytorchs_uniform_bound(make, fan_in):
     layer = make()
     bound = 1 / math.sqrt(fan_in)
     for p in (layer.weight, layer.bias):
-        v = p.numpy()
+        v = p.detach().numpy()
         assert np.abs(v).max() <= bound
         assert np.abs(v).max() > 0.9 * bound  # fills the interval
-    w = layer.weight.numpy()
+    w = layer.weight.detach().numpy()
     assert abs(w.std() - bound / math.sqrt(3)) < 0.03 * bound
     assert abs(w.mean()) < 0.03 * bound
 
@@ -188,8 +188,8 @@ def test_default_init_is_reproducible_with_manual_seed():
     a = nn.Linear(5, 4)
     tn.manual_seed(3)
     b = nn.Linear(5, 4)
-    np.testing.assert_array_equal(a.weight.numpy(), b.weight.numpy())
-    np.testing.assert_array_equal(a.bias.numpy(), b.bias.numpy())
+    np.testing.assert_array_equal(a.weight.detach().numpy(), b.weight.detach().numpy())
+    np.testing.assert_array_equal(a.bias.detach().numpy(), b.bias.detach().numpy())
 
 
 # ====================================================================== convolution
@@ -238,9 +238,9 @@ def test_conv2d_matches_loop_reference_and_gradcheck(case):
     y = F.conv2d(x, w, b, **case)
     stride, dilation = _pair(case.get("stride", 1)), _pair(case.get("dilation", 1))
     pads = _conv_pads(case, (3, 2), dilation)
-    y_ref, backward = ref_conv2d(x.numpy(), w.numpy(), None if b is None else b.numpy(), stride, pads,
+    y_ref, backward = ref_conv2d(x.detach().numpy(), w.detach().numpy(), None if b is None else b.detach().numpy(), stride, pads,
                                  dilation, groups)
-    np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y.detach().numpy(), y_ref, rtol=1e-12, atol=1e-12)
     if case.get("padding") == "same":
         assert y.shape[2:] == x.shape[2:]
     gy = RNG.standard_normal(y.shape)
@@ -256,20 +256,34 @@ def test_conv2d_matches_loop_reference_and_gradcheck(case):
     assert check_grad(lambda x, w, *b: F.conv2d(x, w, *b, **case), *inputs)
 
 
-def test_conv2d_processes_the_batch_in_chunks_correctly(monkeypatch):
-    # one sample per im2col chunk: forward and every gradient must be unchanged
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_conv2d_processes_the_batch_in_chunks_and_parts_correctly(monkeypatch, threads):
+    # one sample per im2col chunk, the batch split over `threads` parts (kernels/threads.py):
+    # forward and every gradient must be unchanged, for stride 1 and for the col2im path
+    from tinygrad_norm.kernels import threads as TH
     monkeypatch.setattr(F, "CHUNK_ELEMENTS", 1)
+    monkeypatch.setattr(TH, "THREADS", threads)
+    monkeypatch.setattr(TH, "MIN_PART_WORK", 1)
+    assert len(TH.split(3, 10**6)) == threads
     x, w, b = T(RNG.standard_normal((3, 4, 5, 6))), T(RNG.standard_normal((6, 2, 3, 3))), T(RNG.standard_normal(6))
     y = F.conv2d(x, w, b, stride=(1, 2), padding=1, groups=2)
-    y_ref, backward = ref_conv2d(x.numpy(), w.numpy(), b.numpy(), (1, 2), (1, 1, 1, 1), (1, 1), 2)
-    np.testing.assert_allclose(y.numpy(), y_ref, rtol=1e-12, atol=1e-12)
+    y_ref, backward = ref_conv2d(x.detach().numpy(), w.detach().numpy(), b.detach().numpy(), (1, 2), (1, 1, 1, 1), (1, 1), 2)
+    np.testing.assert_allclose(y.detach().numpy(), y_ref, rtol=1e-12, atol=1e-12)
     gy = RNG.standard_normal(y.shape)
     y.backward(gy)
     for got, want in zip((x.grad, w.grad, b.grad), backward(gy)):
         np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
-    x2 = T(x.numpy())
+    x2 = T(x.detach().numpy())
     F.conv2d(x2, w.detach(), stride=2, groups=2).sum().backward()  # input gradient only
     assert x2.grad.shape == x2.shape
+    y1 = F.conv2d(x, w, b, padding=1, groups=2)  # stride 1: dx through im2col of g
+    y1_ref, backward1 = ref_conv2d(x.detach().numpy(), w.detach().numpy(), b.detach().numpy(), (1, 1), (1, 1, 1, 1), (1, 1), 2)
+    np.testing.assert_allclose(y1.detach().numpy(), y1_ref, rtol=1e-12, atol=1e-12)
+    x.grad = w.grad = b.grad = None
+    gy = RNG.standard_normal(y1.shape)
+    y1.backward(gy)
+    for got, want in zip((x.grad, w.grad, b.grad), backward1(gy)):
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-12, atol=1e-12)
 
 
 CONV1D_CASES = [dict(), dict(stride=2, padding=1), dict(dilation=2, groups=2), dict(padding="same"),
@@ -287,9 +301,9 @@ def test_conv1d_equals_conv2d_reference_and_gradcheck(case):
     y = F.conv1d(x, w, b, **case)
     stride, dilation = (1, case.get("stride", 1)), (1, case.get("dilation", 1))
     pads = (0, 0) + _conv_pads(case, (1, 4), dilation)[2:]
-    y_ref, backward = ref_conv2d(x.numpy()[:, :, None], w.numpy()[:, :, None],
-                                 None if b is None else b.numpy(), stride, pads, dilation, groups)
-    np.testing.assert_allclose(y.numpy(), y_ref[:, :, 0], rtol=1e-12, atol=1e-12)
+    y_ref, backward = ref_conv2d(x.detach().numpy()[:, :, None], w.detach().numpy()[:, :, None],
+                                 None if b is None else b.detach().numpy(), stride, pads, dilation, groups)
+    np.testing.assert_allclose(y.detach().numpy(), y_ref[:, :, 0], rtol=1e-12, atol=1e-12)
     gy = RNG.standard_normal(y.shape)
     y.backward(gy)
     dx, dw, _ = backward(gy[:, :, None])
@@ -316,7 +330,7 @@ def test_conv_modules_attributes_state_dict_and_unbatched_input():
     assert list(conv.state_dict()) == ["weight", "bias"]
     assert repr(conv) == "Conv2d(4, 6, kernel_size=(3, 2), stride=(2, 2), padding=(1, 1), groups=2)"
     x = tn.randn(4, 7, 7)
-    np.testing.assert_allclose(conv(x).numpy(), conv(x.unsqueeze(0)).numpy()[0], rtol=1e-6)
+    np.testing.assert_allclose(conv(x).detach().numpy(), conv(x.unsqueeze(0)).detach().numpy()[0], rtol=1e-6)
     c1 = nn.Conv1d(2, 4, 3, padding="same", bias=False)
     assert c1.kernel_size == (3,) and c1.weight.shape == (4, 2, 3) and c1.bias is None
     assert repr(c1) == "Conv1d(2, 4, kernel_size=(3,), stride=(1,), padding=same, bias=False)"
@@ -366,13 +380,13 @@ MAX_CASES = [  # (kernel, stride, padding, dilation, ceil_mode): overlapping win
 def test_max_pool2d_matches_loop_reference_and_gradcheck(k, s, p, d, ceil):
     x = T(RNG.standard_normal((2, 3, 7, 8)))
     y, idx = F.max_pool2d(x, k, s, p, d, ceil_mode=ceil, return_indices=True)
-    ref, backward = ref_max_pool2d(x.numpy(), _pair(k), _pair(s if s is not None else k), _pair(p),
+    ref, backward = ref_max_pool2d(x.detach().numpy(), _pair(k), _pair(s if s is not None else k), _pair(p),
                                    _pair(d), ceil)
-    np.testing.assert_array_equal(y.numpy(), ref)
+    np.testing.assert_array_equal(y.detach().numpy(), ref)
     # indices are flat h·W + w positions in each input plane
-    flat = x.numpy().reshape(2, 3, -1)
+    flat = x.detach().numpy().reshape(2, 3, -1)
     np.testing.assert_array_equal(np.take_along_axis(flat, idx.numpy().reshape(2, 3, -1), 2).reshape(y.shape),
-                                  y.numpy())
+                                  y.detach().numpy())
     gy = RNG.standard_normal(y.shape)
     y.backward(gy)
     np.testing.assert_allclose(x.grad.numpy(), backward(gy), rtol=1e-13, atol=1e-13)
@@ -422,9 +436,9 @@ AVG_CASES = [  # (kernel, stride, padding, ceil_mode, count_include_pad, divisor
 def test_avg_pool2d_matches_loop_reference_and_gradcheck(k, s, p, ceil, cip, div):
     x = T(RNG.standard_normal((2, 3, 7, 8)))
     y = F.avg_pool2d(x, k, s, p, ceil, cip, div)
-    ref, backward = ref_avg_pool2d(x.numpy(), _pair(k), _pair(s if s is not None else k), _pair(p), ceil,
+    ref, backward = ref_avg_pool2d(x.detach().numpy(), _pair(k), _pair(s if s is not None else k), _pair(p), ceil,
                                    cip, div)
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-12, atol=1e-14)
     gy = RNG.standard_normal(y.shape)
     y.backward(gy)
     np.testing.assert_allclose(x.grad.numpy(), backward(gy), rtol=1e-12, atol=1e-14)
@@ -452,9 +466,9 @@ def test_adaptive_avg_pool2d_matches_reference_and_gradcheck(out_size):
         h0, h1 = math.floor(i * 7 / Ho), math.ceil((i + 1) * 7 / Ho)
         for j in range(Wo):
             w0, w1 = math.floor(j * 5 / Wo), math.ceil((j + 1) * 5 / Wo)
-            ref[:, :, i, j] = x.numpy()[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+            ref[:, :, i, j] = x.detach().numpy()[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
             dx[:, :, h0:h1, w0:w1] += gy[:, :, i, j, None, None] / ((h1 - h0) * (w1 - w0))
-    np.testing.assert_allclose(y.numpy(), ref, rtol=1e-12)
+    np.testing.assert_allclose(y.detach().numpy(), ref, rtol=1e-12)
     y.backward(gy)
     np.testing.assert_allclose(x.grad.numpy(), dx, rtol=1e-12)
     assert check_grad(lambda x: F.adaptive_avg_pool2d(x, out_size), T(RNG.standard_normal((1, 1, 7, 5))))
@@ -475,7 +489,7 @@ def test_flatten_and_unflatten():
     assert nn.Flatten(0, 2)(x).shape == (24, 5)
     assert nn.Flatten(start_dim=2)(x).shape == (2, 3, 20)
     y = nn.Unflatten(1, (2, 30))(nn.Flatten()(x))
-    np.testing.assert_array_equal(y.numpy(), x.numpy().reshape(2, 2, 30))
+    np.testing.assert_array_equal(y.detach().numpy(), x.detach().numpy().reshape(2, 2, 30))
     assert check_grad(lambda x: nn.Flatten()(x), x)
 
 
@@ -499,7 +513,7 @@ def test_dropout_gradient_is_the_same_mask():
     x = tn.randn(50, 20, requires_grad=True)
     y = F.dropout(x, 0.5)
     y.backward(np.ones(y.shape, np.float32))
-    mask = (y.numpy() != 0) | (x.numpy() == 0)
+    mask = (y.detach().numpy() != 0) | (x.detach().numpy() == 0)
     np.testing.assert_allclose(x.grad.numpy(), mask * 2.0)
     xd = T(RNG.standard_normal((4, 5)))
     tn.manual_seed(1)
@@ -543,7 +557,7 @@ ACTIVATIONS = [
 @pytest.mark.parametrize("module, ref, text", ACTIVATIONS, ids=[a[2] for a in ACTIVATIONS])
 def test_activation_modules_values_gradcheck_repr(module, ref, text):
     x = T(RNG.standard_normal((4, 5)) * 2)
-    np.testing.assert_allclose(module(x).numpy(), ref(x.numpy()), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(module(x).detach().numpy(), ref(x.detach().numpy()), rtol=1e-12, atol=1e-14)
     assert check_grad(module, x)
     assert repr(module) == text
 
@@ -562,18 +576,18 @@ def test_loss_modules_match_functional_and_gradcheck():
     ce = nn.CrossEntropyLoss(weight=w, label_smoothing=0.1)
     assert list(ce.state_dict()) == ["weight"] and ce.ignore_index == -100 and ce.reduction == "mean"
     assert repr(ce) == "CrossEntropyLoss()"
-    np.testing.assert_allclose(ce(x, t).numpy(),
-                               F.cross_entropy(x, t, weight=w, label_smoothing=0.1).numpy())
+    np.testing.assert_allclose(ce(x, t).detach().numpy(),
+                               F.cross_entropy(x, t, weight=w, label_smoothing=0.1).detach().numpy())
     assert check_grad(lambda x: ce(x, t), x)
     logp = F.log_softmax(x, 1)
     nll = nn.NLLLoss(reduction="sum", ignore_index=2)
     tt = np.where(t < 0, 2, t)
-    expected = -sum(logp.numpy()[i, c] for i, c in enumerate(tt) if c != 2)
-    np.testing.assert_allclose(nll(logp, tt).numpy(), expected, rtol=1e-12)
+    expected = -sum(logp.detach().numpy()[i, c] for i, c in enumerate(tt) if c != 2)
+    np.testing.assert_allclose(nll(logp, tt).detach().numpy(), expected, rtol=1e-12)
     assert check_grad(lambda x: nn.NLLLoss(weight=w)(x, tt), x)
     target = T(RNG.standard_normal((6, 4)))
     mse = nn.MSELoss(reduction="none")
-    np.testing.assert_allclose(mse(x, target).numpy(), (x.numpy() - target.numpy()) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(mse(x, target).detach().numpy(), (x.detach().numpy() - target.detach().numpy()) ** 2, rtol=1e-12)
     assert check_grad(lambda a, b: nn.MSELoss()(a, b), x, target)
     with pytest.raises(ValueError, match="'avg' is not a valid value for reduction|avg is not a valid"):
         nn.MSELoss(reduction="avg")

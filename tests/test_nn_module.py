@@ -43,7 +43,7 @@ def test_parameter_defaults_shares_data_and_repr():
     t = tn.tensor([1.0, 2.0])
     p = nn.Parameter(t)
     assert isinstance(p, tn.Tensor) and p.requires_grad and p.is_leaf
-    assert p.numpy() is t.numpy()  # shares the array, like torch.nn.Parameter
+    assert p.detach().numpy() is t.detach().numpy()  # shares the array, like torch.nn.Parameter
     assert repr(p).startswith("Parameter containing:\ntensor([1., 2.]")
     assert "requires_grad=True" in repr(p)
     assert not nn.Parameter(t, requires_grad=False).requires_grad
@@ -59,8 +59,8 @@ def test_parameter_survives_deepcopy_as_parameter():
     m2 = copy.deepcopy(m)
     for (n1, p1), (n2, p2) in zip(m.named_parameters(), m2.named_parameters()):
         assert n1 == n2 and isinstance(p2, nn.Parameter) and p2 is not p1
-        np.testing.assert_array_equal(p1.numpy(), p2.numpy())
-        assert p2.numpy() is not p1.numpy()
+        np.testing.assert_array_equal(p1.detach().numpy(), p2.detach().numpy())
+        assert p2.detach().numpy() is not p1.detach().numpy()
 
 
 # --------------------------------------------------------------- registration
@@ -214,10 +214,10 @@ def test_state_dict_keys_order_values_and_sharing():
                         "head.weight"]
     for name, t in sd.items():
         assert not t.requires_grad and t.is_leaf
-    np.testing.assert_array_equal(sd["block.fc.weight"].numpy(), m.block.fc.weight.numpy())
+    np.testing.assert_array_equal(sd["block.fc.weight"].detach().numpy(), m.block.fc.weight.detach().numpy())
     assert sd["block.count"].dtype == np.int64
     # detached but sharing memory, as in PyTorch
-    assert np.shares_memory(sd["head.weight"].numpy(), m.head.weight.numpy())
+    assert np.shares_memory(sd["head.weight"].detach().numpy(), m.head.weight.detach().numpy())
     assert m.state_dict(keep_vars=True)["head.weight"] is m.head.weight
 
 
@@ -270,7 +270,7 @@ def test_load_state_dict_non_strict_returns_keys_but_shapes_still_raise():
     assert result.missing_keys == ["head.weight"] and result.unexpected_keys == ["surplus"]
     missing, unexpected = result
     assert missing == ["head.weight"]
-    np.testing.assert_array_equal(m.block.fc.weight.numpy(), sd["block.fc.weight"].numpy())
+    np.testing.assert_array_equal(m.block.fc.weight.detach().numpy(), sd["block.fc.weight"].detach().numpy())
     sd["block.scale"] = tn.zeros(4)
     with pytest.raises(RuntimeError, match=r"size mismatch for block.scale: copying a param with shape "
                                            r"\(4,\) from checkpoint, the shape in current model is \(3,\)"):
@@ -297,13 +297,13 @@ def test_forward_hooks_modify_and_are_removable():
     h_pre = m.register_forward_pre_hook(lambda mod, args: (args[0] * 0,))
     h_post = m.register_forward_hook(lambda mod, args, out: calls.append(out.shape) or out + 100)
     y = m(tn.ones(3, 2))
-    np.testing.assert_allclose(y.numpy(), np.broadcast_to(m.bias.numpy() + 100, (3, 2)), rtol=1e-6)
+    np.testing.assert_allclose(y.detach().numpy(), np.broadcast_to(m.bias.detach().numpy() + 100, (3, 2)), rtol=1e-6)
     assert calls == [(3, 2)]
     h_pre.remove()
     h_post.remove()
     h_post.remove()  # removing twice is harmless
     y = m(tn.ones(3, 2))
-    np.testing.assert_allclose(y.numpy(), (tn.ones(3, 2) @ m.weight.T + m.bias).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(y.detach().numpy(), (tn.ones(3, 2) @ m.weight.T + m.bias).detach().numpy(), rtol=1e-6)
     assert calls == [(3, 2)]
 
 
@@ -325,7 +325,8 @@ def test_module_scope_is_pushed_during_forward_and_restored():
     inner = nn.Linear(2, 2)
     outer = nn.Sequential(inner)
     y = outer(tn.ones(1, 2, requires_grad=True))
-    assert y.grad_fn.scope == (outer, inner)
+    from tinygrad_norm.nn.module import module_of
+    assert tuple(module_of(s) for s in y.grad_fn.scope) == (outer, inner)
     assert scope_module._module_scope == ()
 
     class Boom(nn.Module):
@@ -391,7 +392,7 @@ def test_sequential_indexing_slicing_and_editing():
     sub = s[1:]
     assert isinstance(sub, nn.Sequential) and list(sub) == [b, c]
     x = tn.randn(4, 2)
-    np.testing.assert_allclose(s(x).numpy(), c(b(a(x))).numpy())
+    np.testing.assert_allclose(s(x).detach().numpy(), c(b(a(x))).detach().numpy())
     del s[1]
     assert list(s._modules) == ["0", "1"] and s[1] is c
     s.append(nn.Tanh())
@@ -431,3 +432,39 @@ def test_module_list_and_dict_register_parameters():
 def test_identity_ignores_arguments_and_returns_input():
     x = tn.ones(2)
     assert nn.Identity(54, unused="x")(x) is x
+
+
+def test_the_engine_imports_nothing_from_nn():
+    """engine → nn → lab: no import in tensor.py, ops.py, autograd.py or kernels/ names nn
+    (at module level or inside a function)."""
+    import ast
+    import pathlib
+    root = pathlib.Path(tn.__file__).parent
+    files = [root / "tensor.py", root / "ops.py", root / "autograd.py", *sorted((root / "kernels").rglob("*.py"))]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [a.name for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any(n == "nn" or n.startswith("nn.") or ".nn" in n for n in names), (path.name, names)
+
+
+def test_sequential_and_module_list_insert_and_delete_like_lists():
+    """One implementation of the list methods: a negative index counts from the end
+    (PyTorch's Sequential.insert: index + n), del renumbers, out of range raises."""
+    a, b, c, d = nn.ReLU(), nn.Tanh(), nn.Sigmoid(), nn.Identity()
+    for cls in (nn.Sequential, nn.ModuleList):
+        s = cls([a, b, c]) if cls is nn.ModuleList else cls(a, b, c)
+        s.insert(-1, d)
+        assert list(s) == [a, b, d, c] and list(s._modules) == ["0", "1", "2", "3"]
+        del s[-2]
+        assert list(s) == [a, b, c] and list(s._modules) == ["0", "1", "2"]
+        del s[0:2]
+        assert list(s) == [c] and list(s._modules) == ["0"]
+        with pytest.raises(IndexError, match=f"out of range for a {cls.__name__}"):
+            s[1] = a
+    with pytest.raises(IndexError, match="out of range for a Sequential"):
+        nn.Sequential(a).insert(3, b)

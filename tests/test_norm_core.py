@@ -55,7 +55,7 @@ def test_fused_matches_composed_forward_and_every_gradient(name, layout, G, opt_
     y_fused, _ = FN.normalize(x, w, b, layout, G, 1e-5, reference=reference, **options)
     y_comp = FN.normalize_composed(x, w, b, layout, G, 1e-5, reference=reference, **options)
     tol = dict(rtol=1e-11, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-5)
-    np.testing.assert_allclose(y_fused.numpy(), y_comp.numpy(), **tol)
+    np.testing.assert_allclose(y_fused.detach().numpy(), y_comp.detach().numpy(), **tol)
     assert y_fused.dtype == dtype
     g = rng.standard_normal(y_fused.shape)
     for a, c, what in zip(_grads(y_fused, [x, w, b], g), _grads(y_comp, [x, w, b], g), "xwb"):
@@ -74,9 +74,9 @@ def test_one_element_per_statistic_in_eval_by_hand(dtype):
     y, _ = FN.normalize(x, w, b, (1, M, 1, 1), M, 1e-5, batch_stats=False, reference=(mu, rstd))
     g = rng.standard_normal(y.shape)
     dx, dw, db = _grads(y, [x, w, b], g)
-    x64, w64, b64 = (t.numpy().astype(np.float64).ravel() for t in (x, w, b))
+    x64, w64, b64 = (t.detach().numpy().astype(np.float64).ravel() for t in (x, w, b))
     tol = dict(rtol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(y.numpy().ravel(), w64 * (x64 - mu) * rstd + b64, **tol)
+    np.testing.assert_allclose(y.detach().numpy().ravel(), w64 * (x64 - mu) * rstd + b64, **tol)
     np.testing.assert_allclose(dx.numpy().ravel(), w64 * rstd * g.ravel(), **tol)
     np.testing.assert_allclose(dw.numpy().ravel(), g.ravel() * (x64 - mu) * rstd, **tol)
     np.testing.assert_allclose(db.numpy().ravel(), g.ravel(), **tol)
@@ -90,7 +90,7 @@ def test_optional_affine_and_input_without_grad(weight, bias):
     x.requires_grad = not (weight or bias)  # with parameters: x needs no gradient (need_dx off)
     y1, _ = FN.normalize(x, w, b, layout, G, 1e-5)
     y2 = FN.normalize_composed(x, w, b, layout, G, 1e-5)
-    np.testing.assert_allclose(y1.numpy(), y2.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y1.detach().numpy(), y2.detach().numpy(), rtol=1e-12, atol=1e-12)
     wanted = [t for t in (x, w, b) if t is not None and t.requires_grad]
     g = rng.standard_normal(y1.shape)
     for a, c in zip(_grads(y1, wanted, g), _grads(y2, wanted, g)):
@@ -104,7 +104,7 @@ def test_statistics_against_numpy():
     layout, G = (3, 4, 2, 5), 2
     x, w, b, _ = _inputs(layout, G, np.float64, rng)
     _, ctx = FN.normalize(x, w, b, layout, G, 1e-3)
-    x4 = x.numpy().reshape(layout)
+    x4 = x.detach().numpy().reshape(layout)
     np.testing.assert_allclose(ctx.mean, x4.mean(axis=(0, 2, 3)), rtol=1e-13)
     np.testing.assert_allclose(ctx.var, x4.var(axis=(0, 2, 3)), rtol=1e-13)
     np.testing.assert_allclose(ctx.rstd, 1 / np.sqrt(x4.var(axis=(0, 2, 3)) + 1e-3), rtol=1e-13)
@@ -118,7 +118,7 @@ def test_batch_renorm_correction_is_exactly_the_identity_at_rmax_1_dmax_0():
     x, w, b, reference = _inputs(layout, G, np.float32, rng)
     y_bn, _ = FN.normalize(x, w, b, layout, G, 1e-5)
     y_brn, ctx = FN.normalize(x, w, b, layout, G, 1e-5, reference=reference, r_max=1.0, d_max=0.0)
-    np.testing.assert_array_equal(y_bn.numpy(), y_brn.numpy())
+    np.testing.assert_array_equal(y_bn.detach().numpy(), y_brn.detach().numpy())
     np.testing.assert_array_equal(ctx.r, 1.0)
     g = rng.standard_normal(y_bn.shape)
     for a, c in zip(_grads(y_bn, [x, w, b], g), _grads(y_brn, [x, w, b], g)):
@@ -141,7 +141,7 @@ def test_gradcheck_core(name, layout, G, opt_name, options):
     rng = np.random.default_rng(4)
     x, w, b, reference = _inputs(layout, G, np.float64, rng)
     if opt_name == "renorm":  # r, d clipped: constants, so finite differences see no dr/dx
-        x4 = x.numpy().reshape(layout)
+        x4 = x.detach().numpy().reshape(layout)
         sigma = np.sqrt(x4.var(axis=(0, 2, 3)) + 1e-5)
         reference = (x4.mean(axis=(0, 2, 3)) + 0.3 * sigma, 1 / (1.3 * sigma))
         options = dict(r_max=1.1, d_max=0.1)
@@ -181,7 +181,7 @@ def test_float32_keeps_float64_centring_in_forward_and_backward(name, layout, G)
         x = tn.Tensor(data, dtype=dtype, requires_grad=True)
         w = tn.Tensor(w_data, dtype=dtype, requires_grad=True)
         y, _ = FN.normalize(x, w, None, layout, G, 1e-5)
-        results[dtype] = [y.numpy()] + [t.numpy() for t in _grads(y, [x, w], gout)]
+        results[dtype] = [y.detach().numpy()] + [t.detach().numpy() for t in _grads(y, [x, w], gout)]
     for a, b in zip(results[np.float32], results[np.float64]):
         scale = np.abs(b).max()
         np.testing.assert_allclose(a / scale, b / scale, atol=3e-6)
@@ -196,9 +196,9 @@ def test_constant_channel_gives_bias_not_nan():
     w = tn.Tensor([2.0, 3.0], requires_grad=True)
     y, _ = FN.normalize(x, w, b, layout, G, 1e-5)
     y.backward(tn.ones(y.shape, dtype=np.float64))
-    y3 = y.numpy().reshape(4, 2, 3)
+    y3 = y.detach().numpy().reshape(4, 2, 3)
     np.testing.assert_array_equal(y3[:, 0], 0.5)
-    assert np.all(np.isfinite(y.numpy())) and np.all(np.isfinite(x.grad.numpy()))
+    assert np.all(np.isfinite(y.detach().numpy())) and np.all(np.isfinite(x.grad.numpy()))
     assert np.all(np.isfinite(w.grad.numpy()))
 
 
@@ -213,11 +213,11 @@ def test_parallel_twin_on_a_large_input_matches_numpy():
     y, _ = FN.normalize(x, w, b, (N, C, 1, S), C, 1e-5)
     g = rng.standard_normal(y.shape).astype(np.float32)
     dx, dw, db = _grads(y, [x, w, b], g)
-    x3, g3 = x.numpy().astype(np.float64).reshape(N, C, S), g.astype(np.float64).reshape(N, C, S)
+    x3, g3 = x.detach().numpy().astype(np.float64).reshape(N, C, S), g.astype(np.float64).reshape(N, C, S)
     mean, var = x3.mean(axis=(0, 2), keepdims=True), x3.var(axis=(0, 2), keepdims=True)
     xhat = (x3 - mean) / np.sqrt(var + 1e-5)
-    gamma = w.numpy().astype(np.float64).reshape(1, C, 1)
-    np.testing.assert_allclose(y.numpy().reshape(N, C, S), gamma * xhat + b.numpy().reshape(1, C, 1),
+    gamma = w.detach().numpy().astype(np.float64).reshape(1, C, 1)
+    np.testing.assert_allclose(y.detach().numpy().reshape(N, C, S), gamma * xhat + b.detach().numpy().reshape(1, C, 1),
                                rtol=1e-5, atol=1e-5)
     h = g3 * gamma
     dx_ref = (h - h.mean(axis=(0, 2), keepdims=True)
@@ -240,24 +240,22 @@ def test_serial_and_parallel_twins_in_chunks_match_the_reference(layout, G, opt_
     x = rng.standard_normal((N, M * K * S)) * 3 + 2
     w, b = rng.uniform(0.5, 2, (G, K)), rng.standard_normal((G, K))
     ref_mean, ref_rstd = rng.standard_normal(M) + 2, rng.uniform(0.2, 0.5, M)
-    flags = dict(center=1.0, scale=1.0, batch_stats=1.0, r_max=1.0, d_max=0.0)
-    flags.update({k: float(v) for k, v in options.items()})
-    scalars = (1e-5, flags["center"], flags["scale"], flags["batch_stats"], flags["r_max"], flags["d_max"])
-    expected = KN._ref_forward(x, w, b, ref_mean, ref_rstd, *scalars)
+    opt = KN.NormOptions.of(**options)
+    expected = KN.reference.forward(x, w, b, ref_mean, ref_rstd, opt)
     g = rng.standard_normal(x.shape)
     for parallel in (False, True):
         chunks = KN.n_chunks(M, K * S, parallel)
         assert chunks == 1 or (parallel and chunks > 1)
         twin = KN.norm_forward.parallel if parallel else KN.norm_forward.serial
         outs = [np.empty_like(x)] + [np.empty(M) for _ in range(5)]
-        twin(x, w, b, ref_mean, ref_rstd, *outs, *scalars, chunks)
+        twin(x, w, b, ref_mean, ref_rstd, *outs, tuple(opt), chunks)
         for o, e in zip(outs, expected):
             np.testing.assert_allclose(o, e, rtol=1e-11, atol=1e-12)
         mean, _, rstd, r, d = outs[1:]
         dx, dw, db = np.empty_like(x), np.empty((chunks, G, K)), np.empty((chunks, G, K))
         twin = KN.norm_backward.parallel if parallel else KN.norm_backward.serial
-        twin(g, x, w, mean, rstd, r, d, dx, dw, db, *scalars[1:4], 1.0)
-        ref_dx, ref_dw, ref_db = KN._ref_backward(g, x, w, mean, rstd, r, d, *scalars[1:4], 1.0)
+        twin(g, x, w, mean, rstd, r, d, dx, dw, db, tuple(opt), 1.0)
+        ref_dx, ref_dw, ref_db = KN.reference.backward(g, x, w, mean, rstd, r, d, opt, 1.0)
         np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(dw.sum(axis=0), ref_dw[0], rtol=1e-10, atol=1e-12)
         np.testing.assert_allclose(db.sum(axis=0), ref_db[0], rtol=1e-10, atol=1e-12)

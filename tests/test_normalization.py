@@ -51,15 +51,15 @@ def test_batchnorm_training_output_matches_numpy(shape, cls):
     m = _randomize(cls(shape[1]).double(), rng)
     x = rng.standard_normal(shape) * 3 + 2
     axes = (0,) + tuple(range(2, len(shape)))
-    np.testing.assert_allclose(m(_t(x)).numpy(), _bn_ref(x, m.weight.numpy(), m.bias.numpy(), axes),
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), _bn_ref(x, m.weight.detach().numpy(), m.bias.detach().numpy(), axes),
                                rtol=1e-12, atol=1e-12)
 
 
 def test_batchnorm_worked_example_from_protocols():
-    """PROTOCOLS §6: x = [1, 2, 3, 4] (biased var 1.25, unbiased 1.6667)."""
+    """The worked example: x = [1, 2, 3, 4] (biased var 1.25, unbiased 1.6667)."""
     m = nn.BatchNorm1d(1).double()
     y = m(_t([[1.0], [2.0], [3.0], [4.0]]))
-    np.testing.assert_allclose(y.numpy().ravel(), [-1.3416, -0.4472, 0.4472, 1.3416], atol=1e-4)
+    np.testing.assert_allclose(y.detach().numpy().ravel(), [-1.3416, -0.4472, 0.4472, 1.3416], atol=1e-4)
     np.testing.assert_allclose(m.running_mean.numpy(), [0.25])
     np.testing.assert_allclose(m.running_var.numpy(), [0.9 + 0.1 * 5 / 3])  # 1.06667: unbiased
     c = nn.BatchNorm1d(1, momentum=None).double()
@@ -110,9 +110,9 @@ def test_eval_uses_running_statistics_and_leaves_them_alone():
     x = rng.standard_normal((2, 3, 2, 2))
     y = m(_t(x))
     s = (1, 3, 1, 1)
-    expected = (x - rm.reshape(s)) / np.sqrt(rv.reshape(s) + EPS) * m.weight.numpy().reshape(s) + \
-        m.bias.numpy().reshape(s)
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12)
+    expected = (x - rm.reshape(s)) / np.sqrt(rv.reshape(s) + EPS) * m.weight.detach().numpy().reshape(s) + \
+        m.bias.detach().numpy().reshape(s)
+    np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-12)
     np.testing.assert_array_equal(m.running_mean.numpy(), rm)
     np.testing.assert_array_equal(m.running_var.numpy(), rv)
     assert m.num_batches_tracked.item() == 1
@@ -136,7 +136,7 @@ def test_track_running_stats_false_uses_batch_statistics_in_eval():
     assert set(m.state_dict()) == {"weight", "bias"}
     x = rng.standard_normal((5, 3))
     m.eval()
-    np.testing.assert_allclose(m(_t(x)).numpy(), _bn_ref(x, np.ones(3), np.zeros(3), (0,)), rtol=1e-12)
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), _bn_ref(x, np.ones(3), np.zeros(3), (0,)), rtol=1e-12)
     with pytest.raises(ValueError, match=r"Expected more than 1 value per channel when training, "
                                          r"got input size \(1, 3\)"):
         m(_t(x[:1]))
@@ -194,7 +194,7 @@ def test_state_dict_round_trip():
     b.load_state_dict({k: v.numpy().copy() for k, v in sd.items()})
     a.eval(), b.eval()
     x = _t(rng.standard_normal((2, 3, 2, 2)))
-    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    np.testing.assert_array_equal(a(x).detach().numpy(), b(x).detach().numpy())
     assert b.num_batches_tracked.item() == 3
 
 
@@ -202,7 +202,7 @@ def test_float32_module_on_float32_input():
     m = nn.BatchNorm1d(3)
     y = m(tn.randn(8, 3) * 5 + 3)
     assert y.dtype == np.float32 and m.running_mean.dtype == np.float32
-    np.testing.assert_allclose(y.numpy().mean(0), 0, atol=1e-5)
+    np.testing.assert_allclose(y.detach().numpy().mean(0), 0, atol=1e-5)
 
 
 # ================================================================ instance norm
@@ -240,7 +240,7 @@ def test_instance_norm_with_running_stats():
     m.eval()
     x = rng.standard_normal((2, 3, 6))
     expected = (x - rm[:, None]) / np.sqrt(rv[:, None] + EPS)
-    np.testing.assert_allclose(m(_t(x)).numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), expected, rtol=1e-12)
 
 
 def test_instance_norm_errors():
@@ -264,10 +264,10 @@ def test_layer_norm_over_trailing_dims_with_elementwise_affine():
     assert m.weight.shape == (4, 5) and m.bias.shape == (4, 5)
     x = rng.standard_normal((3, 4, 5)) * 3 + 1
     mu, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
-    expected = (x - mu) / np.sqrt(var + EPS) * m.weight.numpy() + m.bias.numpy()
-    np.testing.assert_allclose(m(_t(x)).numpy(), expected, rtol=1e-12)
+    expected = (x - mu) / np.sqrt(var + EPS) * m.weight.detach().numpy() + m.bias.detach().numpy()
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), expected, rtol=1e-12)
     m.eval()  # no running statistics: identical in eval
-    np.testing.assert_allclose(m(_t(x)).numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), expected, rtol=1e-12)
     assert list(m.state_dict()) == ["weight", "bias"]
 
 
@@ -277,11 +277,11 @@ def test_group_norm_per_channel_affine():
     x = rng.standard_normal((3, 6, 4)) * 2 - 1
     xg = x.reshape(3, 2, 12)
     xn = ((xg - xg.mean(-1, keepdims=True)) / np.sqrt(xg.var(-1, keepdims=True) + EPS)).reshape(3, 6, 4)
-    expected = xn * m.weight.numpy()[:, None] + m.bias.numpy()[:, None]
-    np.testing.assert_allclose(m(_t(x)).numpy(), expected, rtol=1e-12)
+    expected = xn * m.weight.detach().numpy()[:, None] + m.bias.detach().numpy()[:, None]
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), expected, rtol=1e-12)
     # GroupNorm(C, C) is InstanceNorm with affine; GroupNorm(1, C) is LayerNorm over (C, *)
     gi = nn.GroupNorm(6, 6).double()
-    np.testing.assert_allclose(gi(_t(x)).numpy(), nn.InstanceNorm1d(6).double()(_t(x)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gi(_t(x)).detach().numpy(), nn.InstanceNorm1d(6).double()(_t(x)).detach().numpy(), rtol=1e-12)
     g1 = nn.GroupNorm(1, 6, affine=False).double()
     np.testing.assert_allclose(g1(_t(x)).numpy(), F.layer_norm(_t(x), (6, 4)).numpy(), rtol=1e-12)
 
@@ -309,9 +309,9 @@ def test_rms_norm_default_eps_is_the_dtype_machine_epsilon(dtype):
     y = nn.RMSNorm(5).to(dtype)(tn.Tensor(x))
     eps = np.finfo(dtype).eps
     x64 = x.astype(np.float64)
-    np.testing.assert_allclose(y.numpy(), x64 / np.sqrt((x64 ** 2).mean(-1, keepdims=True) + eps),
+    np.testing.assert_allclose(y.detach().numpy(), x64 / np.sqrt((x64 ** 2).mean(-1, keepdims=True) + eps),
                                rtol=1e-5 if dtype == np.float32 else 1e-12)
-    np.testing.assert_allclose(nn.RMSNorm(4)(tn.tensor([1.0, 2, 3, 4])).numpy(),
+    np.testing.assert_allclose(nn.RMSNorm(4)(tn.tensor([1.0, 2, 3, 4])).detach().numpy(),
                                [0.3651, 0.7303, 1.0954, 1.4606], atol=1e-4)
 
 
@@ -320,8 +320,8 @@ def test_rms_norm_explicit_eps_and_weight():
     m = _randomize(nn.RMSNorm((2, 3), eps=1e-2).double(), rng)
     assert [n for n, _ in m.named_parameters()] == ["weight"]
     x = rng.standard_normal((4, 2, 3))
-    expected = x / np.sqrt((x ** 2).mean(axis=(1, 2), keepdims=True) + 1e-2) * m.weight.numpy()
-    np.testing.assert_allclose(m(_t(x)).numpy(), expected, rtol=1e-12)
+    expected = x / np.sqrt((x ** 2).mean(axis=(1, 2), keepdims=True) + 1e-2) * m.weight.detach().numpy()
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), expected, rtol=1e-12)
 
 
 # =========================================================== local response norm
@@ -357,7 +357,7 @@ def test_batch_renorm_equals_batch_norm_at_rmax_1_dmax_0():
     bn = _randomize(nn.BatchNorm2d(3, momentum=0.1).double(), rng)
     brn = nn.BatchRenorm2d(3, momentum=0.1).double()
     assert (brn.r_max, brn.d_max) == (1.0, 0.0)
-    brn.load_state_dict({"weight": bn.weight.numpy(), "bias": bn.bias.numpy(),
+    brn.load_state_dict({"weight": bn.weight.detach().numpy(), "bias": bn.bias.detach().numpy(),
                          "running_mean": np.zeros(3), "running_std": np.ones(3),
                          "num_batches_tracked": np.array(0)})
     brn.running_mean._data[...] = 5.0  # far off: with r_max=1, d_max=0 it must not matter
@@ -366,7 +366,7 @@ def test_batch_renorm_equals_batch_norm_at_rmax_1_dmax_0():
         x = rng.standard_normal((4, 3, 2, 2)) * 2 + 1
         xa, xb = _t(x, True), _t(x, True)
         ya, yb = bn(xa), brn(xb)
-        np.testing.assert_array_equal(ya.numpy(), yb.numpy())
+        np.testing.assert_array_equal(ya.detach().numpy(), yb.detach().numpy())
         g = _t(rng.standard_normal(x.shape))
         ya.backward(g), yb.backward(g)
         np.testing.assert_array_equal(xa.grad.numpy(), xb.grad.numpy())
@@ -386,16 +386,16 @@ def test_batch_renorm_training_formula_and_running_sigma():
     r = np.clip(sigma_b / sigma, 1 / 1.5, 1.5)
     d = np.clip((mu_b - mu) / sigma, -0.4, 0.4)
     assert np.any(r == 1.5) or np.any(r == 1 / 1.5)  # the clip is exercised
-    expected = ((x - mu_b) / sigma_b * r + d) * m.weight.numpy() + m.bias.numpy()
-    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12)
+    expected = ((x - mu_b) / sigma_b * r + d) * m.weight.detach().numpy() + m.bias.detach().numpy()
+    np.testing.assert_allclose(y.detach().numpy(), expected, rtol=1e-12)
     # NOTE: the running average is of σ (std, ε included), not of σ²
     np.testing.assert_allclose(m.running_std.numpy(), sigma + 0.2 * (sigma_b - sigma), rtol=1e-12)
     np.testing.assert_allclose(m.running_mean.numpy(), mu + 0.2 * (mu_b - mu), rtol=1e-12)
     assert list(m.state_dict()) == ["weight", "bias", "running_mean", "running_std", "num_batches_tracked"]
     m.eval()
     x = rng.standard_normal((2, 3))
-    expected = (x - m.running_mean.numpy()) / m.running_std.numpy() * m.weight.numpy() + m.bias.numpy()
-    np.testing.assert_allclose(m(_t(x)).numpy(), expected, rtol=1e-12)
+    expected = (x - m.running_mean.detach().numpy()) / m.running_std.detach().numpy() * m.weight.detach().numpy() + m.bias.detach().numpy()
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), expected, rtol=1e-12)
 
 
 def test_batch_renorm_r_and_d_are_constants_for_backward():
@@ -436,14 +436,14 @@ def test_mean_only_batch_norm():
     x = rng.standard_normal((4, 3, 2, 2)) * 3 + 1
     xt = _t(x, True)
     y = m(xt)
-    b = m.bias.numpy().reshape(1, 3, 1, 1)
-    np.testing.assert_allclose(y.numpy(), x - x.mean(axis=(0, 2, 3), keepdims=True) + b, rtol=1e-12)
+    b = m.bias.detach().numpy().reshape(1, 3, 1, 1)
+    np.testing.assert_allclose(y.detach().numpy(), x - x.mean(axis=(0, 2, 3), keepdims=True) + b, rtol=1e-12)
     g = rng.standard_normal(x.shape)
     y.backward(_t(g))
     np.testing.assert_allclose(xt.grad.numpy(), g - g.mean(axis=(0, 2, 3), keepdims=True), atol=1e-12)
     np.testing.assert_allclose(m.running_mean.numpy(), 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-12)
     m.eval()
-    np.testing.assert_allclose(m(_t(x)).numpy(), x - m.running_mean.numpy().reshape(1, 3, 1, 1) + b,
+    np.testing.assert_allclose(m(_t(x)).detach().numpy(), x - m.running_mean.detach().numpy().reshape(1, 3, 1, 1) + b,
                                rtol=1e-12)
 
 
@@ -479,10 +479,10 @@ def test_gradcheck_batch_renorm_with_active_correction():
     rng = np.random.default_rng(18)
     m = _randomize(nn.BatchRenorm1d(3, r_max=1.2, d_max=0.2).double(), rng)
     x = _t(rng.standard_normal((5, 3)), grad=True)
-    sigma_b = np.sqrt(x.numpy().var(0) + EPS)
+    sigma_b = np.sqrt(x.detach().numpy().var(0) + EPS)
     # reference statistics far enough that r and d sit on their clip bounds (constants)
     m.running_std._data[...] = sigma_b * 2.0
-    m.running_mean._data[...] = x.numpy().mean(0) - sigma_b
+    m.running_mean._data[...] = x.detach().numpy().mean(0) - sigma_b
     _gradcheck_module(m, x, train=True)
 
 
@@ -513,3 +513,28 @@ def test_empty_batch_leaves_running_statistics_alone(make, shape):
     np.testing.assert_array_equal(layer.running_mean.numpy(), mean)
     np.testing.assert_array_equal(layer.running_var.numpy(), var)
     assert int(layer.num_batches_tracked.item()) == 2
+
+
+@pytest.mark.parametrize("make,shape,kind,axes,groups,running", [
+    (lambda: nn.BatchNorm2d(4), (2, 4, 3, 3), "batch_norm", (0, 2, 3), None, ("running_mean", "running_var")),
+    (lambda: nn.InstanceNorm1d(4), (2, 4, 5), "instance_norm", (2,), None, ()),
+    (lambda: nn.GroupNorm(2, 4), (2, 4, 5), "group_norm", (1, 2), 2, ()),
+    (lambda: nn.LayerNorm((4, 5)), (3, 4, 5), "layer_norm", (1, 2), None, ()),
+    (lambda: nn.RMSNorm(5), (3, 5), "rms_norm", (1,), None, ()),
+    (lambda: nn.BatchRenorm1d(4), (6, 4), "batch_renorm", (0,), None, ("running_mean", "running_std")),
+    (lambda: nn.MeanOnlyBatchNorm1d(4), (6, 4), "mean_only_batch_norm", (0,), None, ("running_mean",)),
+])
+def test_the_norm_node_declares_what_it_is(make, shape, kind, axes, groups, running):
+    """grad_fn is the one core Function, and it says which layer made it, over which dims,
+    in how many groups, with which statistics and running buffers (what tn.viz draws)."""
+    layer = make()
+    y = layer(tn.randn(*shape, requires_grad=True))
+    assert type(y.grad_fn).__name__ == "Normalize" and repr(y.grad_fn) == f"<normalize: {kind}>"
+    spec = y.grad_fn.norm
+    assert (spec.kind, spec.axes, spec.groups, spec.batch_stats) == (kind, axes, groups, True)
+    assert tuple(name for name, _ in spec.running) == running
+    assert all(t is getattr(layer, name) for name, t in spec.running)
+    assert spec.layout[1] == y.grad_fn.mean.shape[0]
+    if running:
+        layer.eval()
+        assert layer(tn.randn(*shape)).grad_fn.norm.batch_stats is False

@@ -50,7 +50,7 @@ def _trajectory(cls, kw, dtype=np.float64, steps=8):
     p = tn.tensor(np.array(P0, dtype), requires_grad=True)
     opt = cls([p], **kw)
     for t in range(steps):
-        p.grad = tn.tensor((2 * C * p.numpy() + D * (1 + t % 3)).astype(dtype))
+        p.grad = tn.tensor((2 * C * p.detach().numpy() + D * (1 + t % 3)).astype(dtype))
         opt.step()
     return p, opt
 
@@ -60,7 +60,7 @@ def _trajectory(cls, kw, dtype=np.float64, steps=8):
                               for c, kw, _ in TORCH_TRAJECTORIES])
 def test_matches_pytorch_trajectory_float64(cls, kw, expected):
     p, _ = _trajectory(cls, kw)
-    np.testing.assert_allclose(p.numpy(), expected, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(p.detach().numpy(), expected, rtol=1e-13, atol=1e-15)
 
 
 @pytest.mark.parametrize("cls,kw,expected", TORCH_TRAJECTORIES[:2] + TORCH_TRAJECTORIES[5:8])
@@ -69,7 +69,7 @@ def test_float32_params_stay_float32_and_track_float64(cls, kw, expected):
     assert p.dtype == np.float32
     for name, value in opt.state[p].items():  # buffers take the parameter's dtype; "step" is float32 anyway
         assert value.dtype == np.float32, name
-    np.testing.assert_allclose(p.numpy(), expected, rtol=2e-5, atol=2e-6)
+    np.testing.assert_allclose(p.detach().numpy(), expected, rtol=2e-5, atol=2e-6)
 
 
 # ----------------------------------------------------------------- SGD details
@@ -96,10 +96,10 @@ def test_sgd_fused_kernel_is_bitwise_the_numpy_formula(kw, dtype, monkeypatch):
         plain._data.flags.writeable = False   # the numpy path replaces the array
         opts[1].step()
         assert len(calls) == step + 1
-    np.testing.assert_array_equal(fused.numpy(), plain.numpy())
+    np.testing.assert_array_equal(fused.detach().numpy(), plain.detach().numpy())
     np.testing.assert_array_equal(opts[0].state[fused]["momentum_buffer"].numpy(),
                                   opts[1].state[plain]["momentum_buffer"].numpy())
-    assert not np.array_equal(fused.numpy(), start)
+    assert not np.array_equal(fused.detach().numpy(), start)
 
 
 def test_sgd_first_momentum_buffer_is_the_gradient_without_dampening():
@@ -109,12 +109,12 @@ def test_sgd_first_momentum_buffer_is_the_gradient_without_dampening():
     p.grad = tn.tensor(g1)
     opt.step()
     np.testing.assert_array_equal(opt.state[p]["momentum_buffer"].numpy(), g1)  # not 0.5·g1
-    np.testing.assert_allclose(p.numpy(), [1.0, -2.0] - 0.1 * g1, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(p.detach().numpy(), [1.0, -2.0] - 0.1 * g1, rtol=0, atol=1e-15)
     p.grad = tn.tensor(g2)
     opt.step()
     buf = 0.9 * g1 + 0.5 * g2
     np.testing.assert_allclose(opt.state[p]["momentum_buffer"].numpy(), buf, rtol=1e-15)
-    np.testing.assert_allclose(p.numpy(), [1.0, -2.0] - 0.1 * g1 - 0.1 * buf, rtol=1e-15)
+    np.testing.assert_allclose(p.detach().numpy(), [1.0, -2.0] - 0.1 * g1 - 0.1 * buf, rtol=1e-15)
 
 
 def test_sgd_nesterov_step_formula():
@@ -122,7 +122,7 @@ def test_sgd_nesterov_step_formula():
     opt = SGD([p], lr=0.5, momentum=0.9, nesterov=True)
     p.grad = tn.tensor(np.array([2.0]))
     opt.step()                                     # buf = 2; step = g + 0.9·buf = 3.8
-    np.testing.assert_allclose(p.numpy(), [1.0 - 0.5 * 3.8], rtol=1e-15)
+    np.testing.assert_allclose(p.detach().numpy(), [1.0 - 0.5 * 3.8], rtol=1e-15)
 
 
 def test_sgd_without_momentum_keeps_no_state():
@@ -131,7 +131,7 @@ def test_sgd_without_momentum_keeps_no_state():
     p.grad = tn.ones(2)
     opt.step()
     assert dict(opt.state) == {}
-    np.testing.assert_allclose(p.numpy(), [0.9, 1.9], rtol=1e-6)
+    np.testing.assert_allclose(p.detach().numpy(), [0.9, 1.9], rtol=1e-6)
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -174,8 +174,8 @@ def test_adam_first_step_is_lr_times_g_over_abs_g_plus_eps():
     opt = Adam([p], lr=1.0)
     p.grad = tn.tensor(g)
     opt.step()
-    np.testing.assert_allclose(p.numpy(), -g / (np.abs(g) + 1e-8), rtol=1e-12, atol=0)
-    assert p.numpy()[0] == pytest.approx(-0.5, rel=1e-9)
+    np.testing.assert_allclose(p.detach().numpy(), -g / (np.abs(g) + 1e-8), rtol=1e-12, atol=0)
+    assert p.detach().numpy()[0] == pytest.approx(-0.5, rel=1e-9)
 
 
 def test_adam_state_layout_and_step_counter():
@@ -198,12 +198,12 @@ def test_adamw_decay_is_decoupled_from_the_gradient():
     opt = AdamW([p], lr=0.1, weight_decay=0.5)
     p.grad = tn.zeros(2, dtype=tn.float64)
     opt.step()
-    np.testing.assert_allclose(p.numpy(), [2.0 * 0.95, -4.0 * 0.95], rtol=1e-15)
+    np.testing.assert_allclose(p.detach().numpy(), [2.0 * 0.95, -4.0 * 0.95], rtol=1e-15)
     q = tn.tensor(np.array([2.0, -4.0]), requires_grad=True)
     opt = Adam([q], lr=0.1, weight_decay=0.5)
     q.grad = tn.zeros(2, dtype=tn.float64)
     opt.step()  # g = λ·q, first step: Δ = −lr·sign(q)
-    np.testing.assert_allclose(q.numpy(), [2.0 - 0.1, -4.0 + 0.1], rtol=1e-7)
+    np.testing.assert_allclose(q.detach().numpy(), [2.0 - 0.1, -4.0 + 0.1], rtol=1e-7)
 
 
 def test_adam_beta1_zero_makes_first_moment_the_gradient_exactly():
@@ -262,20 +262,20 @@ def test_params_without_grad_are_skipped(cls, kw):
     opt = cls([a, b], **kw)
     a.grad = tn.tensor([1.0, 1.0])
     opt.step()
-    np.testing.assert_array_equal(b.numpy(), [3.0, 4.0])
+    np.testing.assert_array_equal(b.detach().numpy(), [3.0, 4.0])
     assert b not in opt.state
-    assert not np.array_equal(a.numpy(), [1.0, 2.0])
+    assert not np.array_equal(a.detach().numpy(), [1.0, 2.0])
 
 
 @pytest.mark.parametrize("cls,kw", OPTIMIZERS, ids=OPT_IDS)
 def test_step_updates_the_parameter_array_in_place(cls, kw):
     """Views of a parameter (e.g. a tied weight's numpy array) see the update."""
     p = tn.tensor([1.0, 2.0], requires_grad=True)
-    array = p.numpy()
+    array = p.detach().numpy()
     opt = cls([p], **kw)
     p.grad = tn.tensor([1.0, -1.0])
     opt.step()
-    assert p.numpy() is array and not np.array_equal(array, [1.0, 2.0])
+    assert p.detach().numpy() is array and not np.array_equal(array, [1.0, 2.0])
 
 
 def test_step_with_real_backward_decreases_loss():
@@ -429,19 +429,19 @@ def test_load_state_dict_then_continue_is_bitwise_identical(cls, kw):
     for t in range(3):
         _grads_for(params, t)
         opt.step()
-    saved_params = [p.numpy().copy() for p in params]
+    saved_params = [p.detach().numpy().copy() for p in params]
     sd = opt.state_dict()
     params2, opt2 = make()  # fresh optimizer, other hyperparameters: the dict wins
     opt2.param_groups[0]["lr"] = 123.0
     for p, s in zip(params2, saved_params):
-        p.numpy()[...] = s
+        p.detach().numpy()[...] = s
     opt2.load_state_dict(sd)
     assert opt2.param_groups[0]["lr"] == kw["lr"]
     for t in range(3, 6):
         _grads_for(params2, t)
         opt2.step()
     for p, r in zip(params2, ref_params):
-        np.testing.assert_array_equal(p.numpy(), r.numpy())
+        np.testing.assert_array_equal(p.detach().numpy(), r.detach().numpy())
 
 
 def test_load_state_dict_copies_and_casts_to_param_dtype():
@@ -481,6 +481,24 @@ def test_load_state_dict_mismatch_errors():
         opt_small.load_state_dict(sd)
 
 
+
+def test_load_state_dict_of_another_optimizer_fails_at_load_naming_the_mismatch():
+    w = tn.ones(2, requires_grad=True)
+    adam = Adam([w])
+    (w * w).sum().backward()
+    adam.step()
+    sgd = SGD([tn.ones(2, requires_grad=True)], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"not from a SGD: its parameter group 0 has amsgrad, betas, "
+                                         r"decoupled_weight_decay, eps but no dampening, momentum, nesterov"):
+        sgd.load_state_dict(adam.state_dict())
+    with pytest.raises(ValueError, match="not from a Adam: .* has dampening, momentum, nesterov but no"):
+        Adam([tn.ones(2, requires_grad=True)]).load_state_dict(sgd.state_dict())
+    # Adam <-> AdamW share their hyperparameters: allowed, as in PyTorch
+    AdamW([tn.ones(2, requires_grad=True)]).load_state_dict(adam.state_dict())
+    # a scheduler's keys (initial_lr, ...) do not count as a mismatch
+    tn.optim.lr_scheduler.StepLR(sgd, step_size=1)
+    SGD([tn.ones(2, requires_grad=True)], lr=0.1).load_state_dict(sgd.state_dict())
+
 def test_custom_optimizer_subclass():
     """The base class is usable for user optimizers, as torch.optim.Optimizer is."""
 
@@ -497,5 +515,5 @@ def test_custom_optimizer_subclass():
     opt = SignSGD([p])
     p.grad = tn.tensor([5.0, -0.01])
     opt.step()
-    np.testing.assert_allclose(p.numpy(), [0.9, -0.9], rtol=1e-6)
+    np.testing.assert_allclose(p.detach().numpy(), [0.9, -0.9], rtol=1e-6)
     assert opt._opt_called

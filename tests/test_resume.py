@@ -85,7 +85,7 @@ def resume(opt_name, path):
 
 
 def params_of(model):
-    return {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    return {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
 
 TOTAL, SPLIT = 23, 10  # 7 batches per epoch: the split falls mid-epoch, the run spans 4 epochs
@@ -152,7 +152,7 @@ def test_dropout_is_active_in_these_runs():
     model, *_ = build("sgd")
     x = tn.tensor(make_data()[0][:8])
     model.train()
-    a, b = model(x).numpy(), model(x).numpy()
+    a, b = model(x).detach().numpy(), model(x).detach().numpy()
     assert not np.array_equal(a, b)
     model.eval()
-    np.testing.assert_array_equal(model(x).numpy(), model(x).numpy())
+    np.testing.assert_array_equal(model(x).detach().numpy(), model(x).detach().numpy())

@@ -200,7 +200,7 @@ def _np_loss(model, x, y, delta=None, eval_mode=False):
     h = x
     for i, layer in enumerate(model):
         kind = type(layer).__name__
-        p = {n: layer._parameters[n].numpy() + delta.get(f"{i}.{n}", 0) for n in layer._parameters
+        p = {n: layer._parameters[n].detach().numpy() + delta.get(f"{i}.{n}", 0) for n in layer._parameters
              if layer._parameters[n] is not None}
         if kind == "Linear":
             h = h @ p["weight"].T + p["bias"]
@@ -219,9 +219,9 @@ def test_seed001_predictiveness_against_numpy(bn):
     m = load("seed001_internal_covariate_shift")
     model = m.build_mlp(bn=bn)
     xb, yb = m._problem()
-    x, y = xb.numpy(), yb.numpy()
-    before = {n: p.numpy().copy() for n, p in model.named_parameters()}
-    buffers = {n: b.numpy().copy() for n, b in model.named_buffers()}
+    x, y = xb.detach().numpy(), yb.detach().numpy()
+    before = {n: p.detach().numpy().copy() for n, p in model.named_parameters()}
+    buffers = {n: b.detach().numpy().copy() for n, b in model.named_buffers()}
     res = m.predictiveness(model, (xb, yb), alphas=(0.01, 0.3, 3.0), direction="random", direction_seed=1)
     # the direction, drawn as documented: N(0, I) on the Linear parameters in order, 0 on γ and β, unit norm
     rng = np.random.default_rng(1)
@@ -240,9 +240,9 @@ def test_seed001_predictiveness_against_numpy(bn):
         assert row["actual"] == pytest.approx(actual, rel=1e-9, abs=1e-13)
         assert row["rel_error"] == pytest.approx(abs(actual - row["alpha"] * slope) / max(abs(actual), 1e-8), rel=1e-3)
     for n, p in model.named_parameters():                  # the probe leaves the model bitwise unchanged
-        np.testing.assert_array_equal(p.numpy(), before[n])
+        np.testing.assert_array_equal(p.detach().numpy(), before[n])
     for n, b in model.named_buffers():
-        np.testing.assert_array_equal(b.numpy(), buffers[n])
+        np.testing.assert_array_equal(b.detach().numpy(), buffers[n])
     if bn:   # the seed's eval mode at init: running stats (0, 1) make BN ≈ the identity
         ev = m.predictiveness(model, (xb, yb), alphas=(0.3,), mode="eval")
         assert ev["loss"] == pytest.approx(_np_loss(model, x, y, eval_mode=True), rel=1e-12)
@@ -260,9 +260,9 @@ def classifier():
 
 def _np_bn_accuracy(model, x, y, stats=None):
     """Accuracy of Linear → BN → ReLU → Linear in numpy; stats = (mean, var) or None for batch statistics."""
-    w0, b0 = model[0].weight.numpy(), model[0].bias.numpy()
-    g, beta = model[1].weight.numpy(), model[1].bias.numpy()
-    w3, b3 = model[3].weight.numpy(), model[3].bias.numpy()
+    w0, b0 = model[0].weight.detach().numpy(), model[0].bias.detach().numpy()
+    g, beta = model[1].weight.detach().numpy(), model[1].bias.detach().numpy()
+    w3, b3 = model[3].weight.detach().numpy(), model[3].bias.detach().numpy()
     z = x @ w0.T + b0
     mu, var = stats if stats is not None else (z.mean(0), z.var(0))
     h = np.maximum((z - mu) / np.sqrt(var + 1e-5) * g + beta, 0)
@@ -272,10 +272,10 @@ def _np_bn_accuracy(model, x, y, stats=None):
 def test_seed002_frozen_batch_and_reestimated_statistics_against_numpy(classifier):
     m, (model, (x_train, _)) = classifier
     bn = model[1]
-    rm, rv = bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()
+    rm, rv = bn.running_mean.detach().numpy().copy(), bn.running_var.detach().numpy().copy()
     f = m.frozen_statistics(model, (x_train, None))
-    np.testing.assert_array_equal(bn.running_mean.numpy(), rm)          # restored
-    np.testing.assert_array_equal(bn.running_var.numpy(), rv)
+    np.testing.assert_array_equal(bn.running_mean.detach().numpy(), rm)          # restored
+    np.testing.assert_array_equal(bn.running_var.detach().numpy(), rv)
     u = np.random.default_rng(2).standard_normal((2000, 8))
     x_a, y = 5 + 2 * u, (u @ np.random.default_rng(0).standard_normal((8, 3))).argmax(1)
     x_b = 14 + 1.5 * (x_a - 5)
@@ -285,7 +285,7 @@ def test_seed002_frozen_batch_and_reestimated_statistics_against_numpy(classifie
     assert f["B_eval_frozen"] < f["A_eval"] - 0.05                      # frozen statistics hurt ...
     # ... re-estimated ones (momentum=None: the AVERAGE of the per-batch means and unbiased variances) do not
     xa = 5 + 2 * np.random.default_rng(3).standard_normal((1000, 8))
-    z = (14 + 1.5 * (xa - 5)) @ model[0].weight.numpy().T + model[0].bias.numpy()
+    z = (14 + 1.5 * (xa - 5)) @ model[0].weight.detach().numpy().T + model[0].bias.detach().numpy()
     chunks = [z[i:i + 100] for i in range(0, 1000, 100)]
     stats = (np.mean([c.mean(0) for c in chunks], 0), np.mean([c.var(0, ddof=1) for c in chunks], 0))
     assert f["B_eval_reestimated"] == _np_bn_accuracy(model, x_b, y, stats)
@@ -296,7 +296,7 @@ def test_seed002_frozen_batch_and_reestimated_statistics_against_numpy(classifie
 def test_seed002_running_vs_batch_statistics(classifier):
     m, (model, data) = classifier
     r = m.running_vs_batch(model, data)
-    z = data[0] @ model[0].weight.numpy().T + model[0].bias.numpy()
+    z = data[0] @ model[0].weight.detach().numpy().T + model[0].bias.detach().numpy()
     np.testing.assert_allclose(r["population_mean"], z.mean(0), rtol=1e-10)
     np.testing.assert_allclose(r["population_var"], z.var(0, ddof=1), rtol=1e-10)
     assert np.abs(r["running_var"] / r["population_var"] - 1).max() < 0.5   # a noisy estimate, of the right size
@@ -360,8 +360,8 @@ def test_seed003_tracked_statistics_against_numpy(bn):
     model = m.SimpleNetwork(bn=bn)
     h = m.train_and_monitor(model, epochs=2)
     x, _ = m.synthetic_digits(1000, 0)
-    p = {n: t.numpy().astype(np.float64) for n, t in model.named_parameters()}
-    b = {n: t.numpy().astype(np.float64) for n, t in model.named_buffers()}
+    p = {n: t.detach().numpy().astype(np.float64) for n, t in model.named_parameters()}
+    b = {n: t.detach().numpy().astype(np.float64) for n, t in model.named_buffers()}
 
     def layer(a, i):
         zz = a @ p[f"fc{i}.weight"].T + p[f"fc{i}.bias"]
@@ -399,7 +399,7 @@ def test_seed003_stable_network_and_identity_recovery():
     tn.manual_seed(0)
     model = m.build_stable_network(bn_before_relu=True)
     x, _ = m.synthetic_digits(256, seed=1)
-    z = x.astype(np.float64) @ model[0].weight.numpy().T + model[0].bias.numpy()
+    z = x.astype(np.float64) @ model[0].weight.detach().numpy().T + model[0].bias.detach().numpy()
     r = np.maximum((z - z.mean(0)) / np.sqrt(z.var(0) + 1e-5), 0)
     relu = st["linear_bn_relu"]["layers"]["2"]
     assert relu["mean"] == pytest.approx(r.mean(), rel=1e-4) and relu["std"] == pytest.approx(r.std(), rel=1e-4)

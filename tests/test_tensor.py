@@ -7,12 +7,29 @@ import tinygrad_norm as tn
 
 # ----------------------------------------------------------------- construction
 
-def test_python_scalars_and_lists_become_float32():
-    assert tn.tensor(3).dtype == np.float32
+def test_tensor_infers_dtypes_like_pytorch():
+    # torch.tensor: ints -> int64, bools -> bool, floats (or ints mixed with floats) -> float32
+    assert tn.tensor(3).dtype == np.int64
     assert tn.tensor(2.5).dtype == np.float32
-    assert tn.tensor([[1, 2], [3, 4]]).dtype == np.float32
+    assert tn.tensor([[1, 2], [3, 4]]).dtype == np.int64
+    assert tn.tensor([1, 2.0]).dtype == np.float32
     assert tn.tensor([True, False]).dtype == np.bool_
+    assert tn.tensor([True, 1]).dtype == np.int64
+    assert tn.tensor([]).dtype == np.float32
+    np.testing.assert_array_equal(tn.tensor([1, 2, 3]).numpy(), [1, 2, 3])
+    with pytest.raises(RuntimeError, match="floating point.*int64"):
+        tn.tensor([1, 2], requires_grad=True)
+    assert tn.tensor([1, 2], dtype=tn.float32, requires_grad=True).requires_grad
+
+
+def test_tensor_class_makes_python_data_float32():
+    # torch.Tensor([1, 2, 3]) is float32: the class constructor does not infer
+    assert tn.Tensor(3).dtype == np.float32
+    assert tn.Tensor([[1, 2], [3, 4]]).dtype == np.float32
+    assert tn.Tensor([True, False]).dtype == np.float32
     assert tn.Tensor([1.0, 2.0]).shape == (2,)
+    with pytest.raises(TypeError, match=r"as torch.Tensor\(3, 4\) makes, write tn.empty\(3, 4\)"):
+        tn.Tensor(3, 4)                                # PyTorch's legacy size form
 
 
 def test_numpy_arrays_keep_their_dtype():
@@ -56,7 +73,7 @@ def test_attributes():
     assert tn.tensor(4.0).item() == 4.0
     with pytest.raises(ValueError, match="6 elements"):
         t.item()
-    assert isinstance(t.numpy(), np.ndarray)
+    assert isinstance(t.detach().numpy(), np.ndarray)
     assert "requires_grad=True" in repr(t)
     assert "grad_fn=<mul>" in repr(y)
 
@@ -66,9 +83,9 @@ def test_data_is_a_detached_view_like_pytorch():
     d = p.data
     assert not d.requires_grad
     d.mul_(2)  # allowed: d does not require grad, and it shares p's storage
-    assert p.numpy().tolist() == [2.0, 2.0, 2.0]
+    assert p.detach().numpy().tolist() == [2.0, 2.0, 2.0]
     p.data = tn.zeros(3)
-    assert p.numpy().tolist() == [0.0, 0.0, 0.0]
+    assert p.detach().numpy().tolist() == [0.0, 0.0, 0.0]
     with pytest.raises(RuntimeError, match=r"data shape \(4,\).*\(3,\)"):
         p.data = tn.zeros(4)
 
@@ -285,7 +302,7 @@ def test_in_place_update_rules():
     with tn.no_grad():
         p -= 1
         p[0] = 5
-    assert p.numpy().tolist() == [5, 0, 0] and p.requires_grad and p.is_leaf
+    assert p.detach().numpy().tolist() == [5, 0, 0] and p.requires_grad and p.is_leaf
 
 
 def test_allclose_and_is_tensor_top_level_functions():

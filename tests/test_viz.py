@@ -9,6 +9,7 @@ import pytest
 
 import tinygrad_norm as tn
 from tinygrad_norm import nn, viz
+from tinygrad_norm.nn.functional_norm import NormSpec
 from tinygrad_norm.tensor import Function
 
 HAVE_DOT = shutil.which("dot") is not None
@@ -334,14 +335,16 @@ def test_thousand_layer_model_rolls_into_one_node():
 # ------------------------------------------------------------ normalization
 
 class FakeNorm(Function):
-    """A stand-in for the normalization Functions, following the attributes viz reads:
-    name, axes, training, running_mean/running_var."""
+    """A stand-in for the normalization Function: it declares what it is in `norm`
+    (a NormSpec), the only thing viz reads about a normalization node."""
 
-    name = "batch_norm"
+    name = "fake_norm"
 
     def forward(self, x, w, name="batch_norm", axes=(0,), training=True, running_mean=None, running_var=None):
-        self.name, self.axes, self.training = name, axes, training
-        self.running_mean, self.running_var = running_mean, running_var
+        reduced = {a % x.ndim for a in axes}
+        n_stats = int(np.prod([n for d, n in enumerate(x.shape) if d not in reduced]))
+        self.norm = NormSpec(name, (1, n_stats, 1, 1), axes, None, training,
+                             (("running_mean", running_mean), ("running_var", running_var)))
         if training:
             mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
             if running_mean is not None:
@@ -590,5 +593,5 @@ def test_draw_train_eval_restores_real_batchnorm_state():
     assert "batch_norm running statistics (6, 3) float32" in labs
     # eval output uses the untouched running statistics (zeros and ones): y = sigmoid(γ·x/√(1+ε) + β)
     model.eval()
-    ref = 1 / (1 + np.exp(-(x.numpy() @ model[0].weight.numpy().T) / np.sqrt(1 + 1e-5)))
-    np.testing.assert_allclose(model(x).numpy(), ref, rtol=1e-5, atol=1e-6)
+    ref = 1 / (1 + np.exp(-(x.detach().numpy() @ model[0].weight.detach().numpy().T) / np.sqrt(1 + 1e-5)))
+    np.testing.assert_allclose(model(x).detach().numpy(), ref, rtol=1e-5, atol=1e-6)

@@ -1,7 +1,7 @@
 """`tn.autograd`: gradients without `.grad` (`grad`) and the finite-difference check (`gradcheck`)."""
 import numpy as np
 
-from .tensor import Tensor, _backward, float64, no_grad
+from .tensor import Tensor, _backward, _root_gradient, float64, no_grad
 
 
 def _as_list(x):
@@ -20,21 +20,8 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=False, allow_unused=Fa
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
     grad_outputs = _as_list(grad_outputs) if not isinstance(grad_outputs, list) else grad_outputs
-    root_grads = []
-    for i, (out, g) in enumerate(zip(outputs, grad_outputs)):
-        if not out.requires_grad:
-            raise RuntimeError(f"grad: output {i} does not require grad and has no grad_fn")
-        if g is None:
-            if out.numel() != 1:
-                raise RuntimeError(f"grad: output {i} has shape {out.shape}; pass grad_outputs for "
-                                   f"non-scalar outputs")
-            g = np.ones(out.shape, out.dtype)
-        else:
-            g = g._data if isinstance(g, Tensor) else np.asarray(g)
-            if g.shape != out.shape:
-                raise RuntimeError(f"grad: grad_outputs[{i}] has shape {g.shape} but output {i} has "
-                                   f"shape {out.shape}")
-        root_grads.append(g.astype(out.dtype, copy=False))
+    root_grads = [_root_gradient(out, g, i, f"grad(grad_outputs[{i}])")
+                  for i, (out, g) in enumerate(zip(outputs, grad_outputs))]
     for i, t in enumerate(inputs):
         if not t.requires_grad:
             raise RuntimeError(f"grad: input {i} (shape {t.shape}) does not require grad")

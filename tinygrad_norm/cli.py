@@ -16,50 +16,107 @@ import sys
 
 # ------------------------------------------------------------------------- graph
 
+# the formats Graphviz's dot writes that are worth a file here; "gv"/"dot": the DOT source only
+GRAPH_FORMATS = ("svg", "png", "pdf", "jpg", "jpeg", "gif", "ps", "eps", "json", "gv", "dot")
+# the first line of every .gv this command writes: such a file may be overwritten by the next run
+GV_MARKER = "written by tinygrad-norm graph"
+
+
 def _add_graph(subparsers):
     from .models import EXAMPLES
     models = "\n".join(f"  {name:9s} {desc}" for name, (_, _, desc) in EXAMPLES.items())
     p = subparsers.add_parser(
         "graph", help="draw the computation graph of an example model",
-        description="Draw the computation graph of an example model with Graphviz.",
+        description="Draw the computation graph of an example model with Graphviz. The DOT source "
+                    "is written beside the output as FILE.gv.",
         epilog=f"models:\n{models}", formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", metavar="MODEL", choices=list(EXAMPLES), help="one of: " + ", ".join(EXAMPLES))
     p.add_argument("--out", "-o", metavar="FILE", help="output file; its extension picks the format "
-                   "(svg, png, pdf, gv). Default: MODEL.svg")
-    p.add_argument("--format", help="output format, overriding the extension")
+                   f"({', '.join(GRAPH_FORMATS)}). A directory: MODEL.svg inside it. Default: MODEL.svg")
+    p.add_argument("--format", help="output format when FILE has no extension (or agrees with it)")
     p.add_argument("--batch", type=int, default=4, help="batch size of the example input (default 4)")
     p.add_argument("--mode", choices=["train", "eval", "both"], default="train",
                    help="draw the model in training mode, eval mode, or both side by side (default train)")
     p.add_argument("--view", choices=["forward", "backward", "both"], default="forward",
                    help="the forward graph, the backward graph, or both (default forward)")
-    p.add_argument("--depth", type=int, default=None, help="collapse modules nested deeper than DEPTH")
+    p.add_argument("--depth", type=int, default=None,
+                   help="collapse modules nested deeper than DEPTH (0 or more)")
     p.add_argument("--roll", action="store_true", help="roll repeated modules into one node (Block × n)")
     p.add_argument("--no-shapes", action="store_true", help="leave out shapes and dtypes")
     p.add_argument("--seed", type=int, default=0, help="seed of the model's initialisation (default 0)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite an existing FILE.gv that this command did not write")
     p.set_defaults(func=_run_graph)
+
+
+def _graph_error(message):
+    print(f"tinygrad-norm graph: {message}", file=sys.stderr)
+    return 2
+
+
+def _graph_paths(args):
+    """(output path, format, .gv path) from --out and --format, or an error message."""
+    import os
+    out = args.out or f"{args.model}.{(args.format or 'svg').lower()}"
+    if os.path.isdir(out) or out.endswith(os.sep):
+        out = os.path.join(out, f"{args.model}.{(args.format or 'svg').lower()}")
+    stem, ext = os.path.splitext(out)
+    if not os.path.basename(stem) or os.path.basename(out).startswith(".") and not ext:
+        return f"--out {args.out!r} names no file; give a file name such as {args.model}.svg"
+    ext = ext.lstrip(".").lower()
+    fmt = (args.format or ext or "svg").lower()
+    if fmt not in GRAPH_FORMATS:
+        what = "--format" if args.format else f"the extension of --out {args.out}"
+        return f"{what} asks for {fmt!r}, which is not a graph format; use one of {', '.join(GRAPH_FORMATS)}"
+    if args.format and ext and ext != fmt and not {ext, fmt} <= {"gv", "dot"} and {ext, fmt} != {"jpg", "jpeg"}:
+        return (f"--format {args.format} does not match the extension of --out {out} (the file would hold "
+                f"{fmt} data under a .{ext} name); drop --format, or give --out a .{fmt} name")
+    if not ext:
+        out = f"{out}.{fmt}"
+    gv = stem + ".gv"
+    if gv != out and os.path.exists(gv) and not args.force:
+        with open(gv, "rb") as f:
+            ours = GV_MARKER.encode() in f.readline()
+        if not ours:
+            return (f"{gv} exists and was not written by this command; the graph source would replace it. "
+                    f"Move it, choose another --out, or pass --force")
+    return out, fmt, gv
 
 
 def _run_graph(args):
     from . import viz
     from .models import example
     if args.batch < 1:
-        print(f"tinygrad-norm graph: --batch must be at least 1, got {args.batch}", file=sys.stderr)
-        return 2
+        return _graph_error(f"--batch must be at least 1, got {args.batch}")
+    if args.depth is not None and args.depth < 0:
+        return _graph_error(f"--depth must be 0 or more (0 collapses every module), got {args.depth}")
+    paths = _graph_paths(args)
+    if isinstance(paths, str):
+        return _graph_error(paths)
+    out, fmt, _ = paths
+    if args.mode == "both" and args.view != "forward":
+        return _graph_error("--mode both draws forward graphs; use --view with --mode train or eval")
     model, x = example(args.model, batch=args.batch, seed=args.seed)
     options = dict(depth=args.depth, roll_repeats=args.roll, show_shapes=not args.no_shapes)
-    out = args.out or f"{args.model}.{args.format or 'svg'}"
-    if args.mode == "both":
-        if args.view != "forward":
-            print("tinygrad-norm graph: --mode both draws forward graphs; use --view with --mode train or eval",
-                  file=sys.stderr)
-            return 2
-        graph = viz.draw_train_eval(model, x, **options)
-    else:
-        model.train(args.mode == "train")
-        graph = viz.draw_graph(model(x), model=model, view=args.view, **options)
     try:
-        path = viz.render(graph, out, format=args.format)
+        if args.mode == "both":
+            graph = viz.draw_train_eval(model, x, **options)
+        else:
+            model.train(args.mode == "train")
+            graph = viz.draw_graph(model(x), model=model, view=args.view, **options)
+    except (ValueError, RuntimeError) as e:
+        hint = ""
+        if args.batch == 1 and args.mode != "eval":
+            hint = (" (batch normalization needs more than one value per channel in training mode: "
+                    "use --batch 2 or more, or --mode eval)")
+        return _graph_error(f"{args.model} could not run on a batch of {args.batch}{hint}: {e}")
+    graph.comment = GV_MARKER
+    try:
+        path = viz.render(graph, out, format=fmt)
     except viz.GraphvizNotFoundError as e:
+        print(f"tinygrad-norm graph: {e}", file=sys.stderr)
+        return 1
+    except RuntimeError as e:  # dot itself failed
         print(f"tinygrad-norm graph: {e}", file=sys.stderr)
         return 1
     print(path)

@@ -118,7 +118,7 @@ def small_cnn(norm="batch", channels=(16, 32, 32), num_classes=10, groups=8, ini
 
 
 class ResidualBlock(nn.Module):
-    """h ← ReLU(h + N₂(W₂ · ReLU(N₁(W₁ h)))): the block of the residual MLP (PROTOCOLS §4.3)."""
+    """h ← ReLU(h + N₂(W₂ · ReLU(N₁(W₁ h)))): the block of the residual MLP (docs/protocols.md §5)."""
 
     def __init__(self, width, norm="batch"):
         super().__init__()
@@ -133,7 +133,7 @@ class ResidualBlock(nn.Module):
 
 
 def residual_mlp(blocks=10, width=100, norm="batch", init="he", num_inputs=784, num_classes=10):
-    """Linear(784 → width) + ReLU, `blocks` ResidualBlocks, Linear(width → 10) (PROTOCOLS §4.3:
+    """Linear(784 → width) + ReLU, `blocks` ResidualBlocks, Linear(width → 10) (docs/protocols.md §5:
     He init, zero biases)."""
     layers = [nn.Linear(num_inputs, width), nn.ReLU()]
     layers += [ResidualBlock(width, norm) for _ in range(blocks)]

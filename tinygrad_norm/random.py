@@ -55,3 +55,28 @@ def set_rng_state(state):
         raise ValueError(f"set_rng_state: not a state saved by get_rng_state ({e})") from None
     global _generator
     _generator = np.random.Generator(bit_generator)
+
+
+class Generator:
+    """`tn.Generator()`: a random generator of its own, as `torch.Generator`, for
+    `random_split(..., generator=)` and `DataLoader(..., generator=)`:
+    `tn.Generator().manual_seed(42)` gives the same draws whatever else is drawn.
+    `.rng` is the numpy Generator behind it."""
+
+    def __init__(self, device="cpu"):
+        from .devices import check_device
+        check_device(device)
+        self.manual_seed(int(np.random.SeedSequence().entropy % (1 << 63)))
+
+    def manual_seed(self, seed):
+        """Reseed; returns self (so `tn.Generator().manual_seed(0)` works)."""
+        if not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"manual_seed expects a non-negative integer, got {seed!r}")
+        self._seed, self.rng = int(seed), np.random.default_rng(int(seed))
+        return self
+
+    def initial_seed(self):
+        return self._seed
+
+    def __repr__(self):
+        return f"Generator(seed={self._seed})"

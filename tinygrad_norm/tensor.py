@@ -19,12 +19,15 @@ import sys
 
 import numpy as np
 
+from . import devices as _device
+
 # ---------------------------------------------------------------------- grad mode
 
 _grad_enabled = True
 
-# The modules whose forward is running, outermost first: nn.Module.__call__ sets
-# it, every Function records it, and tn.viz draws one cluster per module.
+# The modules whose forward is running, outermost first, as opaque serial numbers:
+# nn.Module.__call__ sets it, every Function records it (`scope`), and tn.viz
+# draws one cluster per module (nn.module.module_of turns a number into its module).
 _module_scope = ()
 
 
@@ -34,29 +37,76 @@ def is_grad_enabled():
 
 
 class _GradMode:
-    """Base of no_grad / enable_grad: a context manager and a decorator."""
+    """Base of no_grad / enable_grad / set_grad_enabled / inference_mode.
+
+    A context manager (`with tn.no_grad():`) and a decorator (`@tn.no_grad()`,
+    or bare `@tn.no_grad`): the decorated function runs in the mode, and the
+    mode in force outside the call is left alone. Each call (and each resumption
+    of a decorated generator) enters a fresh copy, so nesting and recursion work.
+    """
 
     mode = True
 
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        if cls._takes_function and len(args) == 1 and callable(args[0]) and not kwargs:
+            self.__init__()
+            return self(args[0])  # the bare decorator @tn.no_grad
+        return self
+
+    _takes_function = True  # no_grad / enable_grad accept the bare-decorator form
+
     def __enter__(self):
         global _grad_enabled
-        self.prev, _grad_enabled = _grad_enabled, self.mode
+        # NOTE: a stack, so that one object can be entered again inside its own block
+        self.__dict__.setdefault("_prevs", []).append(_grad_enabled)
+        _grad_enabled = self.mode
         return self
 
     def __exit__(self, *exc):
         global _grad_enabled
-        _grad_enabled = self.prev
+        _grad_enabled = self._prevs.pop()
+
+    def _clone(self):
+        clone = _GradMode.__new__(_GradMode)
+        clone.mode = self.mode
+        return clone
 
     def __call__(self, fn):
         import functools
-        cls = type(self)
+        import inspect
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def generator(*args, **kwargs):
+                gen = fn(*args, **kwargs)
+                try:
+                    with self._clone():
+                        response = gen.send(None)
+                    while True:  # NOTE: the mode holds while the generator runs, not between yields
+                        try:
+                            request = yield response
+                        except GeneratorExit:
+                            with self._clone():
+                                gen.close()
+                            raise
+                        except BaseException as error:  # noqa: BLE001  (passed into the generator)
+                            with self._clone():
+                                response = gen.throw(error)
+                        else:
+                            with self._clone():
+                                response = gen.send(request)
+                except StopIteration as stop:
+                    return stop.value
+            return generator
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with _GradMode.__new__(cls) as ctx:
-                ctx.mode = self.mode
+            with self._clone():
                 return fn(*args, **kwargs)
         return wrapper
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
 
 
 class no_grad(_GradMode):
@@ -72,8 +122,11 @@ class enable_grad(_GradMode):
 
 
 class set_grad_enabled(_GradMode):
-    """`tn.set_grad_enabled(False)` switches now; as a context manager it
-    switches back on exit."""
+    """`tn.set_grad_enabled(False)` switches now (a function call); as a context
+    manager the previous mode comes back on exit; as a decorator
+    (`@tn.set_grad_enabled(False)`) the mode holds only inside each call."""
+
+    _takes_function = False
 
     def __init__(self, mode):
         global _grad_enabled
@@ -81,7 +134,28 @@ class set_grad_enabled(_GradMode):
         self.prev, _grad_enabled = _grad_enabled, self.mode
 
     def __enter__(self):
+        self.__dict__.setdefault("_prevs", []).append(self.prev)  # __init__ has switched already
         return self
+
+    def __call__(self, fn):
+        global _grad_enabled
+        _grad_enabled = self.prev  # applying the decorator must not change the mode
+        return super().__call__(fn)
+
+    def __repr__(self):
+        return f"set_grad_enabled(mode={self.mode})"
+
+
+class inference_mode(_GradMode):
+    """`with tn.inference_mode():` (or `@tn.inference_mode()`): as `no_grad` here (PyTorch
+    also makes its results "inference tensors", faster on its side; this engine has no
+    such distinction). `inference_mode(False)` switches gradients on inside."""
+
+    def __init__(self, mode=True):
+        self.mode = not mode
+
+    def __repr__(self):
+        return f"inference_mode(mode={not self.mode})"
 
 
 # ----------------------------------------------------------------------- Function
@@ -102,7 +176,13 @@ class Function:
 
     def __init__(self, *parents):
         self.parents = parents
-        self.needs_input_grad = tuple([p._requires_grad for p in parents])
+        try:
+            self.needs_input_grad = tuple([p._requires_grad for p in parents])
+        except AttributeError:
+            bad = next(p for p in parents if not isinstance(p, Tensor))
+            raise TypeError(f"{self.name or type(self).__name__}(): expected Tensor arguments, got "
+                            f"{type(bad).__module__}.{type(bad).__name__}; wrap arrays with "
+                            f"tn.tensor(x) (a copy) or tn.from_numpy(x)") from None
         self.scope = _module_scope
 
     @classmethod
@@ -138,21 +218,26 @@ int32, int64, uint8, bool_ = np.dtype(np.int32), np.dtype(np.int64), np.dtype(np
 FLOAT_DTYPES = (float32, float64)
 
 
-def _as_array(data, dtype):
-    """Convert constructor input to an ndarray following the dtype rules:
-    Python scalars and lists -> float32 (bools stay bool), numpy arrays keep
-    float32/float64/integer/bool (float16 becomes float32)."""
+def _as_array(data, dtype, infer=False):
+    """Convert constructor input to an ndarray following the dtype rules.
+
+    Python scalars and lists: float32 (bools too) for the class
+    `Tensor(data)`, as `torch.Tensor`; with `infer` (that is `tn.tensor`),
+    PyTorch's inference: ints -> int64, bools -> bool, floats (or a mix of
+    ints and floats) -> float32. numpy arrays keep float32/float64/integer/bool
+    (float16 becomes float32)."""
     if isinstance(data, Tensor):
         arr = data._data.copy()
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.array(data)  # a copy: later changes to the user's array don't leak in
     else:
         arr = np.array(data)
-        if dtype is None and arr.dtype != bool_:
-            if arr.dtype.kind not in "iuf":
+        if dtype is None:
+            if arr.dtype.kind not in "iufb":
                 raise TypeError(f"cannot make a Tensor from {type(data).__name__} "
                                 f"(numpy made dtype {arr.dtype} of it)")
-            arr = arr.astype(float32)
+            if not (infer and arr.dtype == bool_):
+                arr = arr.astype(int64 if infer and arr.dtype.kind in "iu" else float32)
     if dtype is not None:
         return arr.astype(np.dtype(dtype), copy=False)
     if arr.dtype.kind == "f" and arr.dtype not in FLOAT_DTYPES:
@@ -177,6 +262,11 @@ class Tensor:
     __array_priority__ = 1000  # numpy defers `ndarray * Tensor` to Tensor.__rmul__
 
     def __init__(self, data, requires_grad=False, dtype=None):
+        if not isinstance(requires_grad, (bool, np.bool_)):
+            # NOTE: catches PyTorch's legacy size form, torch.Tensor(3, 4) (an uninitialized 3×4)
+            raise TypeError(f"Tensor(data, requires_grad=False, dtype=None): requires_grad must be a bool, "
+                            f"got {requires_grad!r}; for a tensor of a given shape, as torch.Tensor(3, 4) "
+                            f"makes, write tn.empty(3, 4) (or tn.zeros)")
         self._data = _as_array(data, dtype)
         self.grad = None
         self._ctx = None
@@ -233,7 +323,8 @@ class Tensor:
 
     @property
     def device(self):
-        return "cpu"
+        """Always `tn.device("cpu")` (equal to the string "cpu" too)."""
+        return _device.CPU
 
     @property
     def data(self):
@@ -256,9 +347,15 @@ class Tensor:
     def dim(self):
         return self.ndim
 
-    def numpy(self):
-        """The underlying ndarray (no copy). Tensors that require grad are fine
-        to read; numpy operations on the array are not recorded."""
+    def numpy(self, force=False):
+        """The underlying ndarray (no copy). As in PyTorch, a tensor that requires
+        grad raises (numpy operations would not be recorded): call
+        `.detach().numpy()`, or pass `force=True` (then a copy)."""
+        if self._requires_grad:
+            if not force:
+                raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use "
+                                   "tensor.detach().numpy() instead.")
+            return self._data.copy()
         return self._data
 
     def __array__(self, dtype=None, copy=None):
@@ -288,16 +385,19 @@ class Tensor:
         return self if self._data.flags.c_contiguous else ops.Copy.apply(self)
 
     def to(self, *args, **kwargs):
-        """`to(dtype)` casts; `to("cpu")` / `to(device=...)` is accepted for porting."""
-        dtype = kwargs.get("dtype")
-        for a in args:
-            if isinstance(a, str) and a.startswith("cpu"):
-                continue
-            dtype = a
-        return self if dtype is None else self.type(dtype)
+        """`to(dtype)`, `to(device)`, `to(device, dtype)`, `to(other)` (its dtype), as in
+        PyTorch; the device must be the CPU (a GPU raises DeviceError). Returns self
+        when nothing changes, unless `copy=True`."""
+        dtype, copy = _device.parse_to(args, kwargs, "Tensor.to")
+        out = self if dtype is None else self.type(dtype)
+        return out.clone() if copy and out is self else out
 
     def cpu(self):
         return self
+
+    def cuda(self, device=None, non_blocking=False):
+        """Raises DeviceError: there is no GPU (see tn.cuda.is_available())."""
+        _device.check_device("cuda" if device is None else device)
 
     def type(self, dtype):
         dtype = np.dtype(dtype)
@@ -365,22 +465,7 @@ class Tensor:
         `gradient` is d(loss)/d(self) for a non-scalar `self`; for a scalar it
         defaults to 1. The graph is released afterwards unless `retain_graph`.
         """
-        if not self._requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn: nothing that requires grad was used to compute it")
-        if gradient is None:
-            if self._data.size != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs, but this "
-                                   f"tensor has shape {self.shape}: pass backward(gradient) with a "
-                                   f"gradient of that shape")
-            grad = np.ones(self.shape, self.dtype)
-        else:
-            grad = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
-            if grad.shape != self.shape:
-                raise RuntimeError(f"backward(gradient): gradient has shape {grad.shape} but the "
-                                   f"tensor has shape {self.shape}")
-            grad = grad.astype(self.dtype, copy=False)
-        _backward([self], [grad], retain_graph)
+        _backward([self], [_root_gradient(self, gradient, 0, "backward(gradient)")], retain_graph)
 
     def register_hook(self, hook):
         """Call `hook(grad)` when this tensor's gradient is computed; a returned
@@ -598,12 +683,10 @@ class Tensor:
     clip = clamp
 
     def softmax(self, dim):
-        from .nn import functional as F
-        return F.softmax(self, dim)
+        return ops.softmax(self, dim)
 
     def log_softmax(self, dim):
-        from .nn import functional as F
-        return F.log_softmax(self, dim)
+        return ops.softmax(self, dim, log=True)
 
     # ------------------------------------------------------------- reductions
     def sum(self, dim=None, keepdim=False):
@@ -760,6 +843,64 @@ class Tensor:
     def __getitem__(self, index):
         return ops.GetItem.apply(self, index=_index_of(index))
 
+    def norm(self, p="fro", dim=None, keepdim=False, dtype=None):
+        """‖self‖_p over `dim` (all entries by default); "fro" is 2 (see tn.linalg.vector_norm)."""
+        from .linalg import vector_norm
+        if p in ("fro", None):
+            p = 2
+        elif isinstance(p, str):
+            raise RuntimeError(f"norm: p={p!r} is not supported (matrix norms); use 'fro' or a number")
+        return vector_norm(self, p, dim, keepdim, dtype)
+
+    def isnan(self):
+        return Tensor._wrap(np.isnan(self._data))
+
+    def isinf(self):
+        return Tensor._wrap(np.isinf(self._data))
+
+    def isfinite(self):
+        return Tensor._wrap(np.isfinite(self._data))
+
+    def new_tensor(self, data, dtype=None, requires_grad=False):
+        """A new tensor of `data`, with this tensor's dtype unless `dtype` is given."""
+        return Tensor(data, requires_grad=requires_grad, dtype=dtype or self.dtype)
+
+    def new_zeros(self, *size, dtype=None, requires_grad=False):
+        return Tensor._wrap(np.zeros(_shape_arg(size), dtype or self.dtype)).requires_grad_(requires_grad)
+
+    def new_ones(self, *size, dtype=None, requires_grad=False):
+        return Tensor._wrap(np.ones(_shape_arg(size), dtype or self.dtype)).requires_grad_(requires_grad)
+
+    def new_full(self, size, fill_value, dtype=None, requires_grad=False):
+        data = np.full(_shape_arg((size,)), fill_value, dtype or self.dtype)
+        return Tensor._wrap(data).requires_grad_(requires_grad)
+
+    def masked_fill(self, mask, value):
+        """`value` where the bool `mask` (broadcast to self's shape) is True, self elsewhere;
+        the gradient flows to self where the mask is False (and to a Tensor `value`
+        where it is True)."""
+        m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+        if m.dtype != bool_:
+            raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype "
+                               f"{m.dtype}; build it with a comparison (x > 0) or .bool()")
+        if np.broadcast_shapes(m.shape, self.shape) != self.shape:
+            raise RuntimeError(f"masked_fill: the mask of shape {m.shape} does not broadcast to the "
+                               f"tensor's shape {self.shape}")
+        if isinstance(value, Tensor):
+            if value.ndim != 0:
+                raise RuntimeError(f"masked_fill only supports a 0-dimensional value tensor, but got "
+                                   f"tensor with {value.ndim} dimension(s)")
+            value = value if value.dtype == self.dtype else value.type(self.dtype)
+        else:
+            value = Tensor._wrap(np.asarray(value, self.dtype))
+        return ops.Where.apply(value, self, condition=m)
+
+    def masked_fill_(self, mask, value):
+        """In place (no graph): the values of masked_fill."""
+        with no_grad():
+            out = self.masked_fill(mask, value)
+        return self._inplace(out, "masked_fill_")
+
 
 class MinMaxResult(tuple):
     """`(values, indices)` of `max(dim)`/`min(dim)`, like torch.return_types.max."""
@@ -800,6 +941,26 @@ class RemovableHandle:
 
 class GraphReleasedError(RuntimeError):
     """The graph behind a tensor was released by an earlier backward()."""
+
+
+def _root_gradient(root, gradient, i, argument):
+    """The array a backward walk starts from at `root` (output i of the walk):
+    `gradient` (a Tensor or array) of root's shape cast to its dtype, or ones
+    for a scalar root; `argument` names where a gradient is passed, for errors.
+    Tensor.backward and autograd.grad both check their roots here."""
+    if not root._requires_grad:
+        raise RuntimeError(f"element {i} of tensors does not require grad and does not have a "
+                           f"grad_fn: nothing that requires grad was used to compute it")
+    if gradient is None:
+        if root._data.size != 1:
+            raise RuntimeError(f"grad can be implicitly created only for scalar outputs, but output {i} "
+                               f"has shape {root.shape}: pass {argument} with a gradient of that shape")
+        return np.ones(root.shape, root.dtype)
+    grad = gradient._data if isinstance(gradient, Tensor) else np.asarray(gradient)
+    if grad.shape != root.shape:
+        raise RuntimeError(f"{argument}: gradient has shape {grad.shape} but the tensor has shape "
+                           f"{root.shape}")
+    return grad.astype(root.dtype, copy=False)
 
 
 def _toposort(roots, include_constants=False):
@@ -897,8 +1058,6 @@ def _backward(roots, root_grads, retain_graph, capture=None):
         parent_grads = ctx.backward(g)
         if not isinstance(parent_grads, tuple):
             parent_grads = (parent_grads,)
-        # ids of the returned arrays: one returned for two parents is shared (see below)
-        returned = [id(q) for q in parent_grads] if len(parent_grads) > 1 else None
         for p, pg in zip(ctx.parents, parent_grads):
             if pg is None or not p._requires_grad:
                 continue
@@ -913,8 +1072,10 @@ def _backward(roots, root_grads, retain_graph, capture=None):
                 grads[key], owned[key] = grads[key] + pg, True
             else:
                 grads[key] = pg
+                # an array returned for two parents is shared
                 owned[key] = converted or (pg is not g and _fresh(pg)
-                                           and (returned is None or returned.count(id(pg)) == 1))
+                                           and (len(parent_grads) == 1
+                                                or sum(q is pg for q in parent_grads) == 1))
         if not retain_graph:
             ctx.release()
 

@@ -30,15 +30,16 @@ must require grad, outside `tn.no_grad()`, and before `backward()` released it
 import os
 from collections import OrderedDict, deque
 
+from .nn.module import module_of
 from .tensor import GraphReleasedError, Tensor, _toposort
 
 __all__ = ["draw_graph", "draw_train_eval", "render", "GraphvizNotFoundError", "NORM_OPS"]
 
-# Function names of the normalization ops (nn/functional_norm.py) and which of them
-# can use batch statistics (train) or running statistics (eval).
+# The kinds of normalization node (nn/functional_norm.py). A normalization Function
+# declares what it is in `ctx.norm` (a NormSpec: kind, layout, axes, groups,
+# batch_stats, running); viz reads nothing else about it.
 NORM_OPS = {"batch_norm", "batch_renorm", "mean_only_batch_norm", "layer_norm", "group_norm",
-            "instance_norm", "rms_norm", "local_response_norm"}
-BATCH_NORM_OPS = {"batch_norm", "batch_renorm", "mean_only_batch_norm"}  # running statistics in eval
+            "instance_norm", "rms_norm"}
 REDUCTIONS = {"sum", "mean", "var", "max", "min"}
 
 # kind -> (fill colour, legend text); the legend shows the kinds a graph uses
@@ -95,7 +96,14 @@ def _fmt_values(array):
 
 
 def _op_name(ctx):
+    norm = getattr(ctx, "norm", None)
+    if norm is not None:
+        return norm.kind
     return getattr(ctx, "name", None) or type(ctx).__name__.lower()
+
+
+def _is_norm(ctx):
+    return getattr(ctx, "norm", None) is not None
 
 
 def _num_params(module):
@@ -148,67 +156,20 @@ _RUNNING = (("running_mean", "mean"), ("running_var", "var"), ("running_std", "s
 
 
 def _norm_info(ctx, x):
-    """What a normalization Function used for statistics, for drawing them.
-
-    Reads, when present: `ctx.batch_stats` (or `use_batch_stats` / `training`, or the
-    third of Normalize's `flags`): statistics of this input (train) rather than given
-    ones (eval); `ctx.axes`: the dims of x the statistics reduce over (else derived
-    from the op's name); `ctx.mean`: the statistics (their number); the running
-    buffers `running_mean` / `running_var` / `running_std` of the Function or, else (for
-    batch and instance norms), of the innermost module in `ctx.scope` (the calling layer).
-    """
-    name = _op_name(ctx)
-    module = ctx.scope[-1] if getattr(ctx, "scope", ()) else None
-    use_batch = None
-    for attr in ("batch_stats", "use_batch_stats", "use_input_stats", "training"):
-        if getattr(ctx, attr, None) is not None:
-            use_batch = bool(getattr(ctx, attr))
-            break
-    flags = getattr(ctx, "flags", None)
-    if use_batch is None and isinstance(flags, tuple) and len(flags) == 3:
-        use_batch = bool(flags[2])  # nn/functional_norm.Normalize: (center, scale, batch_stats)
-    if use_batch is None:
-        use_batch = name not in BATCH_NORM_OPS or bool(getattr(module, "training", True))
-    nd = x.ndim
-    mean = getattr(ctx, "mean", None)
-    n_stats = int(mean.size) if hasattr(mean, "size") and getattr(mean, "ndim", 0) == 1 else None
-    axes, note = getattr(ctx, "axes", None), ""
-    if axes is None:
-        if name in BATCH_NORM_OPS:
-            axes = (0,) + tuple(range(2, nd))
-        elif name == "instance_norm":
-            axes = tuple(range(2, nd))
-        elif name == "group_norm" and nd >= 2:
-            axes = tuple(range(1, nd))
-            groups = getattr(module, "num_groups", None) or (n_stats // x.shape[0] if n_stats else None)
-            if groups:
-                note = f"in {groups} groups of {x.shape[1] // groups} channels"
-        elif name in ("layer_norm", "rms_norm"):
-            shape = getattr(module, "normalized_shape", None)
-            if shape is not None:
-                axes = tuple(range(nd - len(tuple(shape)), nd))
-            elif n_stats:
-                per, size = x.numel() // n_stats, 1
-                for d in range(nd - 1, -1, -1):
-                    size *= x.shape[d]
-                    if size == per:
-                        axes = tuple(range(d, nd))
-                        break
-    if axes is not None:
-        axes = tuple(sorted(int(a) % max(nd, 1) for a in axes))
-    if n_stats is None and axes is not None:
-        n_stats = 1
-        for d in range(nd):
-            n_stats *= 1 if d in axes else x.shape[d]
+    """What a normalization Function declares (`ctx.norm`, see nn/functional_norm.NormSpec),
+    for drawing: whether it used statistics of this input (train) or given ones
+    (eval), the dims of x they reduce over, their number (layout's M), the
+    entries behind each, whether they couple the samples of a batch, and the
+    running buffers it updates or reads."""
+    spec = ctx.norm
+    name, use_batch, nd = spec.kind, bool(spec.batch_stats), x.ndim
+    axes = tuple(sorted(int(a) % max(nd, 1) for a in spec.axes))
+    n_stats = int(spec.layout[1])
+    note = f"in {spec.groups} groups of {x.shape[1] // spec.groups} channels" if spec.groups else ""
     count = x.numel() // n_stats if n_stats else None
-    couples = use_batch and axes is not None and 0 in axes and nd > 0 and x.shape[0] > 1
-    running = []
-    for attr, what in _RUNNING:
-        buf = getattr(ctx, attr, None)
-        if buf is None and module is not None and (name in BATCH_NORM_OPS or name == "instance_norm"):
-            buf = getattr(module, attr, None)
-        if isinstance(buf, Tensor):
-            running.append((buf, what))
+    couples = use_batch and 0 in axes and nd > 0 and x.shape[0] > 1
+    what = dict(_RUNNING)
+    running = [(buf, what[attr]) for attr, buf in spec.running if isinstance(buf, Tensor) and attr in what]
     return dict(name=name, use_batch=use_batch, axes=axes, note=note, n_stats=n_stats, count=count,
                 couples=couples, running=running)
 
@@ -234,10 +195,15 @@ class _GraphModel:
         self.consumers = {}      # id(tensor) -> list of op tensors using it
         self.ops = [t for t in self.tensors if t._ctx is not None]
         for t in self.ops:
+            # Function.scope: serial numbers of the modules the op was made in (nn.module)
             scope = tuple(getattr(t._ctx, "scope", ())) if group_modules else ()
-            for m in scope:
-                self.modules[id(m)] = m
-            self.scope[id(t)] = tuple(id(m) for m in scope)
+            ids = []
+            for serial in scope:
+                m = module_of(serial)
+                if m is not None:   # a module that no longer exists gets no cluster
+                    self.modules[id(m)] = m
+                    ids.append(id(m))
+            self.scope[id(t)] = tuple(ids)
             for p in t._ctx.parents:
                 self.consumers.setdefault(id(p), []).append(t)
         self.depth = depth
@@ -420,7 +386,7 @@ class _GraphModel:
                 self.edges.append((src, dst, dict(grad=p._requires_grad)))
         if norm_stats:
             for t in self.ops:
-                if _op_name(t._ctx) in NORM_OPS and self.nodes[self.rep[id(t)]]["kind"] != "module" \
+                if _is_norm(t._ctx) and self.nodes[self.rep[id(t)]]["kind"] != "module" \
                         and self.nodes[self.rep[id(t)]]["kind"] != "repeat":
                     self.add_norm_stats(t)
         for r in self.roots:
@@ -501,7 +467,7 @@ class _GraphModel:
         lines.append(f"{len(held)} ops, {n_params:,} params")
         norms = OrderedDict()  # what the normalization ops inside use, e.g. "2 × batch_norm: batch statistics"
         for t in held:
-            if _op_name(t._ctx) in NORM_OPS:
+            if _is_norm(t._ctx):
                 info = _norm_info(t._ctx, t._ctx.parents[0])
                 mode = ("running statistics" if not info["use_batch"] else
                         "batch statistics" if info["couples"] else "per-sample statistics")

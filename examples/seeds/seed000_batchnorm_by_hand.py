@@ -76,7 +76,7 @@ def _linear(weight):
 
 def _col(t):
     """A (4, 1) Tensor as a list of 4 floats."""
-    return [float(v) for v in t.numpy().ravel()]
+    return [float(v) for v in t.detach().numpy().ravel()]
 
 
 # ------------------------------------------------------------------ Table 1
@@ -137,7 +137,7 @@ def running_statistics():
                          nn.BatchNorm1d(momentum=0.01) computes exactly this
         seed_snippet_m0.1  the seed's snippet new = m·old + (1 − m)·batch (Keras' formula) with
                          PyTorch's m = 0.1 pasted in and the biased σ²_B it defines: 90 % of the
-                         new batch, a porting bug (d2l 1.x has it, PROTOCOLS §7.1)
+                         new batch, a porting bug (d2l 1.x has it)
     Returns {convention: {"mean": [3 floats], "var": [3 floats]}}.
     """
     torch_bn = nn.BatchNorm1d(1, momentum=TORCH_MOMENTUM).double()

@@ -134,7 +134,7 @@ def kl_shift(seed=42):
     stats = []
     for W in (W_init, W_trained):
         z = h @ tn.tensor(W).T + tn.tensor(b)
-        stats.append((z.mean(0).numpy(), z.var(0, correction=0).numpy()))
+        stats.append((z.mean(0).detach().numpy(), z.var(0, correction=0).detach().numpy()))
     (m1, v1), (m2, v2) = stats
     pv1, pv2 = (W_init ** 2).sum(1), (W_trained ** 2).sum(1)
     return {

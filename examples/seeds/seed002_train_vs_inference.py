@@ -78,10 +78,10 @@ def accuracy(model, x, y, train_mode=False):
     """Accuracy on (x, y) in one batch; train_mode=True uses batch statistics WITHOUT touching the running
     statistics (they are saved and restored: a training-mode forward updates them, even under no_grad)."""
     bn = model[1]
-    saved = (bn.running_mean.numpy().copy(), bn.running_var.numpy().copy(), bn.num_batches_tracked.numpy().copy())
+    saved = (bn.running_mean.detach().numpy().copy(), bn.running_var.detach().numpy().copy(), bn.num_batches_tracked.detach().numpy().copy())
     model.train(train_mode)
     with tn.no_grad():
-        pred = model(tn.tensor(x)).numpy().argmax(1)
+        pred = model(tn.tensor(x)).detach().numpy().argmax(1)
     model.eval()
     bn.running_mean._data[...], bn.running_var._data[...], bn.num_batches_tracked._data[...] = saved
     return float((pred == y).mean())
@@ -99,19 +99,19 @@ def running_vs_batch(model=None, data=None):
     lin, bn = model[0], model[1]
     with tn.no_grad():
         z = lin(tn.tensor(x))
-    pop_mean, pop_var = z.mean(0).numpy(), z.var(0, correction=1).numpy()
-    rm, rv = bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()
+    pop_mean, pop_var = z.mean(0).detach().numpy(), z.var(0, correction=1).detach().numpy()
+    rm, rv = bn.running_mean.detach().numpy().copy(), bn.running_var.detach().numpy().copy()
 
     batch, other = tn.tensor(x[:64]), tn.tensor(np.concatenate([x[:1], x[64:127]]))   # both contain sample 0
-    saved = (rm.copy(), rv.copy(), bn.num_batches_tracked.numpy().copy())
+    saved = (rm.copy(), rv.copy(), bn.num_batches_tracked.detach().numpy().copy())
     with tn.no_grad():
         bn.train()
-        y_train = bn(lin(batch)).numpy()
-        y_train_other = bn(lin(other)).numpy()
+        y_train = bn(lin(batch)).detach().numpy()
+        y_train_other = bn(lin(other)).detach().numpy()
         bn.eval()
-        y_eval = bn(lin(batch)).numpy()
-        y_eval_other = bn(lin(other)).numpy()
-        y_eval_single = bn(lin(batch[:1])).numpy()       # eval: a batch of one is fine
+        y_eval = bn(lin(batch)).detach().numpy()
+        y_eval_other = bn(lin(other)).detach().numpy()
+        y_eval_single = bn(lin(batch[:1])).detach().numpy()       # eval: a batch of one is fine
         bn.train()
         try:
             bn(lin(batch[:1]))
@@ -148,17 +148,17 @@ def small_batches(channels=1000, batches=20, seed=0):
         x = tn.tensor(MEAN_A + STD_A * rng.standard_normal((2, channels)))
         with tn.no_grad():
             y = bn(x)
-        var_b = x.var(0, correction=0).numpy()
+        var_b = x.var(0, correction=0).detach().numpy()
         biased.append(var_b)
         # |x̂| = |x − μ_B| / √(σ²_B + ε) = √(σ²_B / (σ²_B + ε)) for both samples of a batch of two
-        deviation = max(deviation, float(np.abs(np.abs(y.numpy()) - np.sqrt(var_b / (var_b + bn.eps))).max()))
-        near_one += int((np.abs(np.abs(y.numpy()) - 1) < 1e-3).all(0).sum())
+        deviation = max(deviation, float(np.abs(np.abs(y.detach().numpy()) - np.sqrt(var_b / (var_b + bn.eps))).max()))
+        near_one += int((np.abs(np.abs(y.detach().numpy()) - 1) < 1e-3).all(0).sum())
     return {
-        "normalized_last_batch_channel0": [float(v) for v in y.numpy()[:, 0]],
+        "normalized_last_batch_channel0": [float(v) for v in y.detach().numpy()[:, 0]],
         "max_deviation_from_formula": deviation,
         "fraction_within_1e-3_of_pm1": near_one / (channels * batches),
-        "pytorch_running_var": float(bn.running_var.numpy().mean()),
-        "pytorch_running_mean": float(bn.running_mean.numpy().mean()),
+        "pytorch_running_var": float(bn.running_var.detach().numpy().mean()),
+        "pytorch_running_mean": float(bn.running_mean.detach().numpy().mean()),
         "seed_rule_running_var": float(np.mean(biased)),
         "n_batches": channels * batches,
         "expected_unbiased": STD_A ** 2, "expected_biased": STD_A ** 2 / 2,
@@ -189,8 +189,8 @@ def frozen_statistics(model=None, data=None, adapt_samples=1000):
             out[f"xhat_{name}_mean_abs"] = float(xhat.mean(0).abs().mean().item())
             out[f"xhat_{name}_std"] = float(xhat.std(0, correction=0).mean().item())
 
-    saved = (bn.running_mean.numpy().copy(), bn.running_var.numpy().copy(),
-             bn.num_batches_tracked.numpy().copy(), bn.momentum)
+    saved = (bn.running_mean.detach().numpy().copy(), bn.running_var.detach().numpy().copy(),
+             bn.num_batches_tracked.detach().numpy().copy(), bn.momentum)
     x_adapt, _ = domain_a(adapt_samples, seed=3)             # unlabeled: only the inputs are used
     bn.reset_running_stats()
     bn.momentum = None

@@ -257,7 +257,7 @@ def stable_network_stats(seed=0):
             model(tn.tensor(x))
         layers = {name: {k: mon.history[name]["output"][k][0] for k in ("mean", "std", "saturated")}
                   for name in mon.names}
-        out[order] = {"weight_std": float(model[0].weight.numpy().std()), "he_std": float(np.sqrt(2 / 784)),
+        out[order] = {"weight_std": float(model[0].weight.detach().numpy().std()), "he_std": float(np.sqrt(2 / 784)),
                       "layers": layers, "kinds": {name: type(model[int(name)]).__name__ for name in mon.names}}
     return out
 

@@ -208,8 +208,12 @@ def load(dataset, split="train", root=None, download=True, mirrors=None, verify=
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(_DATASETS)}")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    return load_from(dataset, split, dataset_dir(dataset, root), download, mirrors, verify, progress)
+
+
+def load_from(dataset, split, directory, download=True, mirrors=None, verify=True, progress=True):
+    """`load` with the directory of the files given exactly (tn.data.MNIST's layouts)."""
     files, mirrors_attr, _ = _DATASETS[dataset]
-    directory = dataset_dir(dataset, root)
     arrays = {}
     for kind in ("images", "labels"):
         info = files[f"{split}-{kind}"]

@@ -24,17 +24,14 @@ import types
 
 # Arrays with at least this many elements use the multi-threaded twin
 # ($TINYGRAD_NORM_PARALLEL_MIN overrides it).
-# NOTE: a parallel launch costs ≈ 95 µs with numba's workqueue threads (the layer
-# chosen below) against ≈ 2 µs with OpenMP's spinning ones; a serial pass over
-# 2^20 float32 takes ≈ 110 µs. Below 2^20 elements the launch costs more than
-# the second core saves (BatchNorm1d on 256×1024: 1.6 ms with twins from 2^17,
-# 0.46 ms from 2^20; benchmarks/bench_norm.py).
+# NOTE: a parallel launch with numba's workqueue threads (the layer chosen below)
+# costs about what a serial pass over 2^20 float32 does; below that the launch
+# costs more than the second core saves (docs/engine.md has the figures).
 PARALLEL_MIN = int(os.environ.get("TINYGRAD_NORM_PARALLEL_MIN", 1 << 20))
 
 # NOTE: numpy's error model: x / 0 gives inf or nan as in numpy, where numba's
 # default ("python") tests every division for zero to raise ZeroDivisionError,
-# and that test keeps LLVM from vectorising any loop that divides (sigmoid's
-# 1/(1 + e) on 262,144 float32: 268 µs with it, 34 µs without).
+# and that test keeps LLVM from vectorising any loop that divides.
 # Changing a flag here needs the kernels' numba cache (__pycache__/*.nbi, *.nbc)
 # deleted: numba keys its cache by signature and bytecode, not by flags (a new
 # install of the package gets new source timestamps, which invalidate it).
@@ -74,7 +71,7 @@ class Kernel:
         _choose_threading_layer(numba)
         module_globals = self.py_func.__globals__
         module_globals["prange"] = numba.prange
-        _jit_device_functions(module_globals)
+        stamp = _jit_device_functions(module_globals)
         # NOTE: `reassoc` lets LLVM vectorise running sums; unlike full fastmath
         # it keeps nan/inf semantics (a diverging run must still show up as nan).
         flags = dict(cache=True, nogil=True, error_model=ERROR_MODEL,
@@ -90,6 +87,8 @@ class Kernel:
         twin.__qualname__ = fn.__qualname__ + "_parallel"
         twin.__module__ = fn.__module__
         self._parallel = numba.njit(parallel=True, **flags)(twin)
+        _restamp(self._serial, stamp)
+        _restamp(self._parallel, stamp)
 
     @property
     def serial(self):
@@ -120,8 +119,7 @@ def _choose_threading_layer(numba):
     """Use numba's `workqueue` threads unless the user picked a layer.
 
     NOTE: with the OpenMP layer, idle numba workers spin and steal the cores
-    from OpenBLAS's threads: a 784-1024-1024-10 MLP step measured 3x slower.
-    Workqueue threads sleep between parallel loops.
+    from OpenBLAS's threads; workqueue threads sleep between parallel loops.
     """
     import os
 
@@ -136,8 +134,8 @@ def device(fn=None, *, reassociate=False, inline=False):
     built; then it is replaced, in the module, by a cached numba function.
     `inline=True` pastes its body into every caller (numba's inline="always").
     NOTE: LLVM does not inline one numba function into another, and a call
-    passes every array as a dozen scalars: for helpers called once per row,
-    inlining made LayerNorm's forward on 256×1024 ~15 % faster.
+    passes every array as a dozen scalars: inline the helpers called once per
+    row or per statistic.
     """
     def mark(f):
         f._tn_device = {"cache": True, "error_model": ERROR_MODEL,
@@ -149,12 +147,68 @@ def device(fn=None, *, reassociate=False, inline=False):
 
 
 def _jit_device_functions(module_globals):
+    """Replace every `@device` helper a kernel's module can reach by a cached numba
+    function: the helpers in its globals and, transitively, those in the globals of
+    the helpers' own modules (a helper may call helpers of another file; each
+    helper gets one numba function, shared by every module naming it). Returns
+    the source stamp of the modules reached (see _restamp)."""
     import numba
 
-    for name, value in list(module_globals.items()):
-        options = getattr(value, "_tn_device", None)
-        if options is not None and not isinstance(value, numba.core.dispatcher.Dispatcher):
-            module_globals[name] = numba.njit(**options)(value)
+    reached = _reach(module_globals)
+    for g in reached.values():
+        for name, value in list(g.items()):
+            fn, options = _device_options(value)
+            if options is None or value is not fn:   # not a helper, or compiled already
+                continue
+            jitted = getattr(fn, "_tn_jitted", None)
+            if jitted is None:
+                jitted = fn._tn_jitted = numba.njit(**options)(fn)
+                _restamp(jitted, _source_stamp(_reach(fn.__globals__)))
+            g[name] = jitted
+    return _source_stamp(reached)
+
+
+def _device_options(value):
+    """(the Python function, its @device options or None) of a module global."""
+    fn = getattr(value, "py_func", value)
+    return fn, getattr(fn, "_tn_device", None)
+
+
+def _reach(module_globals, reached=None):
+    """{module name: globals} of this module and of every module whose @device
+    helpers it names, transitively."""
+    reached = {} if reached is None else reached
+    if module_globals.get("__name__") not in reached:
+        reached[module_globals.get("__name__")] = module_globals
+        for value in list(module_globals.values()):
+            fn, options = _device_options(value)
+            if options is not None:
+                _reach(fn.__globals__, reached)
+    return reached
+
+
+def _source_stamp(reached):
+    """(file name, mtime, size) of every module reached."""
+    stamp = []
+    for g in reached.values():
+        path = g.get("__file__")
+        if path:
+            st = os.stat(path)
+            stamp.append((os.path.relpath(path, os.path.dirname(__file__)), st.st_mtime, st.st_size))
+    return tuple(sorted(stamp))
+
+
+def _restamp(dispatcher, stamp):
+    """Key a numba function's disk cache by the files of every module it can call into.
+
+    NOTE: numba keys a cache entry by the stamp (mtime, size) of the function's
+    own file only, so editing a helper in another file would silently reuse the
+    old machine code (numba documents this limitation). The stamp numba compares
+    is replaced by that of all the files reached (a private attribute of numba's
+    cache: where it is missing, nothing changes)."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is not None and hasattr(cache_file, "_source_stamp"):
+        cache_file._source_stamp = stamp
 
 
 def kernel(reference, n_in=1, n_out=1, scalars=(), reassociate=False, example=None, mutates=()):

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .jit import kernel, prange
+from .jit import device, kernel, prange
 
 
 def _x3(rng, dtype):
@@ -33,16 +33,34 @@ def _ref_softmax(x):
     return np.exp(_ref_log_softmax(x.astype(np.float64))).astype(x.dtype)
 
 
+@device(inline=True)
+def _row_max(x, a, R):
+    """max over r of x[a, r, 0]; a nan makes it nan (as PyTorch's softmax)."""
+    m = -np.inf
+    for r in range(R):
+        v = x[a, r, 0]
+        if v > m or v != v:
+            m = v
+    return m
+
+
+@device(inline=True)
+def _column_max(x, a, m):
+    """m[b] = max over r of x[a, r, b] (nan wins)."""
+    m[:] = -np.inf
+    for r in range(x.shape[1]):
+        for b in range(x.shape[2]):
+            v = x[a, r, b]
+            if v > m[b] or v != v:
+                m[b] = v
+
+
 @kernel(_ref_softmax, reassociate=True, example=lambda rng, dt: (_x3(rng, dt),))
 def softmax(x, out):
     A, R, B = x.shape
     if B == 1:  # softmax over the last axis: one contiguous row at a time
         for a in prange(A):
-            m = -np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                if v > m or v != v:  # a nan makes the whole row nan, as in PyTorch
-                    m = v
+            m = _row_max(x, a, R)
             s = 0.0
             for r in range(R):
                 e = math.exp(x[a, r, 0] - m)
@@ -52,12 +70,8 @@ def softmax(x, out):
                 out[a, r, 0] = out[a, r, 0] / s
         return
     for a in prange(A):
-        m = np.full(B, -np.inf)
-        for r in range(R):
-            for b in range(B):
-                v = x[a, r, b]
-                if v > m[b] or v != v:
-                    m[b] = v
+        m = np.empty(B)
+        _column_max(x, a, m)
         s = np.zeros(B, np.float64)
         for r in range(R):
             for b in range(B):
@@ -74,11 +88,7 @@ def log_softmax(x, out):
     A, R, B = x.shape
     if B == 1:
         for a in prange(A):
-            m = -np.inf
-            for r in range(R):
-                v = x[a, r, 0]
-                if v > m or v != v:  # a nan makes the whole row nan, as in PyTorch
-                    m = v
+            m = _row_max(x, a, R)
             s = 0.0
             for r in range(R):
                 s += math.exp(x[a, r, 0] - m)
@@ -87,12 +97,8 @@ def log_softmax(x, out):
                 out[a, r, 0] = x[a, r, 0] - shift
         return
     for a in prange(A):
-        m = np.full(B, -np.inf)
-        for r in range(R):
-            for b in range(B):
-                v = x[a, r, b]
-                if v > m[b] or v != v:
-                    m[b] = v
+        m = np.empty(B)
+        _column_max(x, a, m)
         s = np.zeros(B, np.float64)
         for r in range(R):
             for b in range(B):

@@ -11,7 +11,7 @@ For layer i at the current point θ_t = (W_1 … W_k) and one batch (x, y):
 G'_i is the gradient layer i would see if the layers before it had already
 taken their SGD step: the change of the *input distribution* of layer i, as
 felt by its gradient. No shift gives G = G' (‖G − G'‖ = 0, cos = 1). The
-paper's surprise (PROTOCOLS §2.2): BatchNorm does not make this smaller.
+paper's surprise (docs/protocols.md §2): BatchNorm does not make this smaller.
 """
 import math
 

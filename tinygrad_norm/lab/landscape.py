@@ -12,7 +12,7 @@ points θ − η·g for each step size η (the same batch each time):
 
 A smooth landscape has a small loss range (a step of any size η changes the loss
 predictably), a small gradient change (the gradient at θ predicts the gradient a
-step away) and a small β. The paper's claim (PROTOCOLS §2.5): BatchNorm makes the
+step away) and a small β. The paper's claim (docs/protocols.md §3): BatchNorm makes the
 first two smaller; the β medians are similar, the gap is in the spikes.
 """
 import numpy as np

@@ -8,7 +8,7 @@
     mon.history["2"]["output"]["saturated"]   # per forward call of module "2": the saturated fraction
     mon.history["2"]["grad"]["std"]           # ... and the std of the gradient that reached its output
 
-The diagnostics of Karpathy's "Activations & Gradients" lecture (PROTOCOLS §7.2):
+The diagnostics of Karpathy's "Activations & Gradients" lecture (docs/protocols.md §8):
 per module and per forward call, of the output y and of ∂L/∂y,
 
     p15, p50, p85   percentiles over all entries (batch and units together)

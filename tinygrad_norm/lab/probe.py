@@ -4,8 +4,8 @@
         loss, grads = loss_and_grads(model, loss_fn, batch, params)
 
 `ics` and `landscape_probe` evaluate the loss and its gradient at other points
-of parameter space. They must not disturb the training they observe (PROTOCOLS
-§9.6): after them, parameters, `.grad`, running buffers, train/eval flags and the
+of parameter space. They must not disturb the training they observe (docs/lab.md,
+"No trace"): after them, parameters, `.grad`, running buffers, train/eval flags and the
 library's random generator are exactly what they were before.
 """
 from contextlib import contextmanager

@@ -12,6 +12,7 @@ from .conv import Conv1d, Conv2d
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .dropout import Dropout
+from .sparse import Embedding
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .normalization import (BatchNorm1d, BatchNorm2d, BatchRenorm1d, BatchRenorm2d, GroupNorm,
                             InstanceNorm1d, InstanceNorm2d, LayerNorm, LocalResponseNorm,

@@ -29,12 +29,66 @@ class Identity(Module):
         return input
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """The list methods Sequential and ModuleList share (PyTorch's semantics):
+    modules in order, named "0".."n-1" (a Sequential may carry its own names,
+    which `insert` and `del` renumber)."""
+    _kind = "sequence"          # for error messages
+    _insert_in_range = False    # Sequential.insert raises IndexError outside [-n, n]
+
+    def _key(self, idx):
+        keys = list(self._modules)
+        return keys[_index(idx, len(keys), self._kind)]
+
+    def __setitem__(self, idx, module):
+        setattr(self, self._key(idx), module)
+
+    def __delitem__(self, idx):
+        keys = list(self._modules)
+        targets = keys[idx] if isinstance(idx, slice) else [self._key(idx)]
+        for key in targets:
+            del self._modules[key]
+        if all(k.isdigit() for k in keys):   # NOTE: keep the names 0..n-1 contiguous, as PyTorch does
+            self._renumber(list(self._modules.values()))
+
+    def _renumber(self, modules):
+        self._modules.clear()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        """Put `module` before position `index` (list.insert's rule for negative ones)."""
+        n = len(self._modules)
+        if self._insert_in_range and not -n <= index <= n:
+            raise IndexError(f"index {index} is out of range for a {self._kind} of length {n}")
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._renumber(items)
+        return self
+
+
+class Sequential(_ModuleSequence):
     """Chain modules: `forward(x)` feeds x through each module in order.
 
     `Sequential(m0, m1, ...)` names them "0", "1", ...;
     `Sequential(OrderedDict([("fc", m0), ("act", m1)]))` uses the given names.
     """
+    _kind, _insert_in_range = "Sequential", True
 
     def __init__(self, *args):
         super().__init__()
@@ -53,56 +107,13 @@ class Sequential(Module):
     def __getitem__(self, idx):
         if isinstance(idx, slice):
             return Sequential(OrderedDict(list(self._modules.items())[idx]))
-        keys = list(self._modules)
-        return self._modules[keys[_index(idx, len(keys), "Sequential")]]
-
-    def __setitem__(self, idx, module):
-        keys = list(self._modules)
-        setattr(self, keys[_index(idx, len(keys), "Sequential")], module)
-
-    def __delitem__(self, idx):
-        keys = list(self._modules)
-        targets = keys[idx] if isinstance(idx, slice) else [keys[_index(idx, len(keys), "Sequential")]]
-        for key in targets:
-            del self._modules[key]
-        # NOTE: keep the names 0..n-1 contiguous, as PyTorch does.
-        items = list(self._modules.items())
-        if all(k.isdigit() for k in keys):
-            self._modules.clear()
-            for i, (_, m) in enumerate(items):
-                self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        n = len(self._modules)
-        if not -n <= index <= n:
-            raise IndexError(f"index {index} is out of range for a Sequential of length {n}")
-        index %= n + 1
-        items = list(self._modules.values())
-        items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
-        return self
+        return self._modules[self._key(idx)]
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules whose parameters are registered (a plain Python list
     would hide them from `parameters()` and `state_dict()`). No forward."""
+    _kind = "ModuleList"
 
     def __init__(self, modules=None):
         super().__init__()
@@ -112,48 +123,13 @@ class ModuleList(Module):
     def __getitem__(self, idx):
         if isinstance(idx, slice):
             return ModuleList(list(self._modules.values())[idx])
-        return self._modules[str(_index(idx, len(self), "ModuleList"))]
-
-    def __setitem__(self, idx, module):
-        self.add_module(str(_index(idx, len(self), "ModuleList")), module)
-
-    def __delitem__(self, idx):
-        items = list(self._modules.values())
-        if isinstance(idx, slice):
-            del items[idx]
-        else:
-            del items[_index(idx, len(items), "ModuleList")]
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self._modules[str(i)] = m
-
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
+        return self._modules[self._key(idx)]
 
     def __iadd__(self, modules):
         return self.extend(modules)
 
     def __add__(self, other):
         return ModuleList(list(self) + list(other))
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        items = list(self._modules.values())
-        items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
 
     def __repr__(self):
         """Like PyTorch: runs of identical children are shown once, e.g. `(0-2): 3 x Linear(...)`."""

@@ -5,8 +5,8 @@
 
 The computation is F.conv2d: im2col + one BLAS matmul per group, on numba kernels.
 """
-import math
 
+from ..devices import check_device
 from . import functional as F
 from . import init
 from .linear import _empty
@@ -23,6 +23,8 @@ class _ConvNd(Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
+        if device is not None:
+            check_device(device)
         n, name = self._n, type(self).__name__
         if groups <= 0:
             raise ValueError("groups must be a positive integer")
@@ -62,13 +64,8 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # NOTE: as torch: U(±1/√fan_in) for both, fan_in = in_channels/groups·∏kernel_size.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            if fan_in != 0:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound)
+        # fan_in = in_channels/groups·∏kernel_size
+        init._layer_default_(self.weight, self.bias, draw_bias_at_zero_fan_in=False)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

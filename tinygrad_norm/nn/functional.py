@@ -15,6 +15,7 @@ pieces (label smoothing, probability targets, MSE) are compositions.
 Sections: activations · softmax · linear · convolution · pooling · dropout ·
 losses · normalization (see the marked spot).
 """
+import threading
 import warnings
 
 import numpy as np
@@ -22,8 +23,7 @@ import numpy as np
 from .. import ops
 from ..kernels import conv as CK
 from ..kernels import elementwise as K
-from ..kernels import softmax as SK
-from ..kernels.reduce import normalize_dims, reduce_view
+from ..kernels import threads as TH
 from ..ops import reduce_sum, run
 from ..tensor import FLOAT_DTYPES, Function, Tensor
 
@@ -80,27 +80,8 @@ def gelu(input, approximate="none"):
 
 # ======================================================================= softmax
 
-class Softmax(Function):
-    """y = e^(x − m) / Σ_dim e^(x − m) (m = max along dim, for stability);
-    dx = y · (g − Σ_dim g·y)"""
-    name = "softmax"
-
-    def forward(self, x, dim, log=False):
-        if log:
-            self.name = "log_softmax"
-        self.log = log
-        x3, _ = reduce_view(x.reshape(x.shape or (1,)), (dim,))
-        y = np.empty(x3.shape, x.dtype)
-        (SK.log_softmax if log else SK.softmax)(x3, y)
-        self.y3 = y
-        return y.reshape(x.shape)
-
-    def backward(self, g):
-        y3 = self.y3
-        g3 = np.ascontiguousarray(g).reshape(y3.shape)
-        dx = np.empty(y3.shape, y3.dtype)
-        (SK.log_softmax_backward if self.log else SK.softmax_backward)(g3, y3, dx)
-        return dx.reshape(g.shape)
+# The Function is ops.Softmax (below nn: Tensor.softmax needs it too).
+Softmax = ops.Softmax
 
 
 def _softmax_dim(ndim):
@@ -110,14 +91,11 @@ def _softmax_dim(ndim):
 
 
 def _softmax(input, dim, dtype, log):
-    fname = "log_softmax" if log else "softmax"
     if dtype is not None:
         input = input.type(dtype)
-    _check_float(input, fname)
     if dim is None:
         dim = _softmax_dim(input.ndim)
-    axis = normalize_dims(dim, max(input.ndim, 1))[0]
-    return Softmax.apply(input, dim=axis, log=log)
+    return ops.softmax(input, dim, log)
 
 
 def softmax(input, dim=None, _stacklevel=3, dtype=None):
@@ -139,17 +117,23 @@ class Linear(Function):
 
     def forward(self, x, w, b=None):
         self.x_shape = x.shape
-        self.x2 = x.reshape(-1, x.shape[-1])
+        self.x2 = x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
         self.w = w
-        y = self.x2 @ w.T
+        # NOTE: OpenBLAS multiplies by a C-contiguous Wᵀ 1.3-1.6x faster than by the
+        # transposed view (60×100 @ 100×100: 12 vs 18 µs); the copy pays for itself
+        # on small weights (3 µs for 100×100), not on large ones (26 µs for 100×784).
+        y = np.matmul(self.x2, np.ascontiguousarray(w.T) if w.size <= 1 << 14 else w.T)
         if b is not None:
             y += b
-        return y.reshape(x.shape[:-1] + (w.shape[0],))
+        return y if x.ndim == 2 else y.reshape(x.shape[:-1] + (w.shape[0],))
 
     def backward(self, g):
-        g2 = g.reshape(-1, self.w.shape[0])
-        dx = (g2 @ self.w).reshape(self.x_shape) if self.needs_input_grad[0] else None
-        dw = g2.T @ self.x2 if self.needs_input_grad[1] else None
+        g2 = g if g.ndim == 2 else g.reshape(-1, self.w.shape[0])
+        dx = None
+        if self.needs_input_grad[0]:
+            dx = np.matmul(g2, self.w)
+            dx = dx if len(self.x_shape) == 2 else dx.reshape(self.x_shape)
+        dw = np.matmul(g2.T, self.x2) if self.needs_input_grad[1] else None
         if len(self.needs_input_grad) == 2:
             return dx, dw
         db = reduce_sum(g2, (0,)) if self.needs_input_grad[2] else None
@@ -157,6 +141,10 @@ class Linear(Function):
 
 
 def _check_same_dtype(fname, **tensors):
+    for name, t in tensors.items():
+        if t is not None and not isinstance(t, Tensor):
+            raise TypeError(f"{fname}(): argument '{name}' must be Tensor, not "
+                            f"{type(t).__module__}.{type(t).__name__}; wrap arrays with tn.tensor(x)")
     dtypes = {name: t.dtype for name, t in tensors.items() if t is not None}
     if len(set(dtypes.values())) > 1:
         listed = ", ".join(f"{name} {dt}" for name, dt in dtypes.items())
@@ -168,13 +156,18 @@ def _check_same_dtype(fname, **tensors):
 def linear(input, weight, bias=None):
     """y = x Wᵀ + b (see nn.Linear). input (*, in_features), weight (out_features,
     in_features), bias (out_features,)."""
-    _check_same_dtype("linear", input=input, weight=weight, bias=bias)
-    _check_float(input, "linear")
-    if weight.ndim != 2 or input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+    x, w = input._data, weight._data
+    # NOTE: the checks read the arrays directly (Tensor properties cost ~0.1 µs each,
+    # and this runs on every layer of every step); the messages are built only to raise.
+    if w.dtype != x.dtype or (bias is not None and bias._data.dtype != x.dtype):
+        _check_same_dtype("linear", input=input, weight=weight, bias=bias)
+    if x.dtype not in FLOAT_DTYPES:
+        _check_float(input, "linear")
+    if w.ndim != 2 or x.ndim == 0 or x.shape[-1] != w.shape[1]:
         raise RuntimeError(f"linear: input of shape {input.shape} cannot be multiplied with weight "
                            f"of shape {weight.shape} (expected the input's last dim to be "
                            f"{weight.shape[1] if weight.ndim == 2 else '?'})")
-    if bias is not None and bias.shape != (weight.shape[0],):
+    if bias is not None and bias._data.shape != (w.shape[0],):
         raise RuntimeError(f"linear: bias of shape {bias.shape} does not match the "
                            f"{weight.shape[0]} output features of weight {weight.shape}")
     return Linear.apply(input, weight) if bias is None else Linear.apply(input, weight, bias)
@@ -187,15 +180,25 @@ class Conv(Function):
 
         cols = im2col(x)                  (C·kh·kw, N·Ho·Wo), one block per group
         y    = W_g @ cols_g  (+ b)         per group g
-        dW_g = g_g @ cols_gᵀ,  dcols_g = W_gᵀ @ g_g,  dx = col2im(dcols),  db = Σ g
+        dW_g = g_g @ cols_gᵀ,  db = Σ g
+        dx   = correlation of g with W flipped, channels swapped   (stride 1)
+             = col2im(W_gᵀ @ g_g)                                  (otherwise)
 
     x (N, C, H, W), W (O, C/groups, kh, kw); a 1-d conv is the same with H = kh = 1.
     `padding` is (top, bottom, left, right), so "same" with an even kernel works.
+    The matmuls work on (channels, N·Ho·Wo) matrices; `channels_to_batch` and
+    `batch_to_channels` move results and gradients to and from NCHW, adding the
+    bias and summing its gradient on the way.
 
+    NOTE: with stride 1, dx is im2col of g and one matmul (C, O·kh·kw) @
+    (O·kh·kw, N·H·W). The col2im way multiplies (C·kh·kw, O) @ (O, N·Ho·Wo),
+    whose inner dimension is only O, and then reads that kh·kw times larger
+    product back to scatter-add it.
     NOTE: cols (kh·kw copies of the input) are built in chunks of samples in one
     reused buffer of at most CHUNK_ELEMENTS (`_chunks`); backward rebuilds them
     instead of keeping them alive from forward, so a deep CNN holds only its
-    inputs until backward.
+    inputs until backward. The batch is split once over the cores
+    (kernels/threads.py), each part running serial kernels and BLAS.
     """
     name = "conv2d"
 
@@ -209,72 +212,126 @@ class Conv(Function):
         self.geometry = (kh, kw, stride[0], stride[1], padding[0], padding[2], dilation[0], dilation[1])
         Ho = (H + padding[0] + padding[1] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
         Wo = (W + padding[2] + padding[3] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
-        self.x, self.groups, self.out_hw = np.ascontiguousarray(x), groups, (Ho, Wo)
+        self.x, self.w, self.groups, self.out_hw = np.ascontiguousarray(x), w, groups, (Ho, Wo)
         self.wg = w.reshape(groups, O // groups, -1)  # (groups, O/groups, C/groups·kh·kw)
-        self.w_shape = w.shape
         y = np.empty((N, O, Ho, Wo), x.dtype)
-        for n0, n1, cols in self._chunks():
-            out = np.matmul(self.wg, cols)  # (groups, O/groups, n·Ho·Wo)
-            y[n0:n1] = out.reshape(O, n1 - n0, Ho, Wo).transpose(1, 0, 2, 3)
-        if b is not None:
-            y += b.reshape(1, O, 1, 1)
+        _correlate(self.x, self.wg, np.zeros(O, x.dtype) if b is None else b, self.geometry, y)
         return y.reshape(N, O, Wo) if self.one_d else y
-
-    def _chunks(self):
-        """Yield (n0, n1, cols of samples n0:n1 as (groups, C/groups·kh·kw, n·Ho·Wo)).
-        The cols array is overwritten by the next chunk."""
-        x, (kh, kw) = self.x, self.geometry[:2]
-        N, C = x.shape[:2]
-        per_sample = C * kh * kw * self.out_hw[0] * self.out_hw[1]
-        buffer = np.empty(per_sample * _chunk_step(N, per_sample), x.dtype)
-        for n0, n1, _ in self._ranges():
-            cols = buffer[:per_sample * (n1 - n0)].reshape((C, kh, kw, n1 - n0) + self.out_hw)
-            CK.im2col(x[n0:n1], cols, *self.geometry)
-            yield n0, n1, cols.reshape(self.groups, C // self.groups * kh * kw, -1)
-
-    def _ranges(self):
-        """Yield (n0, n1, None): the sample ranges of `_chunks`, without building cols."""
-        N, C = self.x.shape[:2]
-        kh, kw = self.geometry[:2]
-        step = _chunk_step(N, C * kh * kw * self.out_hw[0] * self.out_hw[1])
-        for n0 in range(0, N, step):
-            yield n0, min(N, n0 + step), None
 
     def backward(self, g):
         x, wg, groups = self.x, self.wg, self.groups
         N, C, H, W = x.shape
         O = wg.shape[0] * wg.shape[1]
-        kh, kw = self.geometry[:2]
-        g4 = g.reshape((N, O) + self.out_hw)
+        kh, kw, sh, sw = self.geometry[:4]
+        P = self.out_hw[0] * self.out_hw[1]
+        g3 = np.ascontiguousarray(g).reshape(N, O, P)
         need_x, need_w = self.needs_input_grad[:2]
         need_b = len(self.needs_input_grad) == 3 and self.needs_input_grad[2]
+        stride1 = (sh, sw) == (1, 1)
+        col2im = need_x and not stride1
         dx = np.empty_like(x) if need_x else None
-        dwT = np.zeros((groups, wg.shape[2], wg.shape[1]), x.dtype) if need_w else None
-        db = np.zeros(O, np.float64) if need_b else None
-        chunks = self._chunks() if need_w else self._ranges()
-        for n0, n1, cols in chunks:
-            # this chunk of g in the layout of the forward matmul's output
-            gT = np.ascontiguousarray(g4[n0:n1].transpose(1, 0, 2, 3)).reshape(groups, O // groups, -1)
-            if need_x:
-                dcols = np.matmul(wg.transpose(0, 2, 1), gT)
-                CK.col2im(dcols.reshape((C, kh, kw, n1 - n0) + self.out_hw), dx[n0:n1], H, W,
-                          *self.geometry[2:])
-            if need_w:
-                # NOTE: as cols @ gᵀ, not g @ colsᵀ: OpenBLAS was measured faster on
-                # this orientation (the output is tiny for the length of the products).
-                dwT += np.matmul(cols, gT.transpose(0, 2, 1))
-            if need_b:
-                db += reduce_sum(gT.reshape(O, -1), (1,))
+
+        def part(n0, n1):
+            """(dWᵀ, db) of samples n0:n1; with col2im, also their dx."""
+            dwT = np.zeros((groups, wg.shape[2], wg.shape[1]), x.dtype) if need_w else None
+            db, db_chunk = np.zeros(O, np.float64), np.empty(O, np.float64)
+            for m0, m1, cols in _chunks(x, self.geometry, self.out_hw, groups, n0, n1, build=need_w):
+                gT = _scratch("out", (O, m1 - m0, P), x.dtype)
+                CK.batch_to_channels.serial(g3[m0:m1], gT, db_chunk)
+                db += db_chunk
+                gTg = gT.reshape(groups, O // groups, -1)
+                if need_w:
+                    # NOTE: as cols @ gᵀ, not g @ colsᵀ: OpenBLAS was measured faster on
+                    # this orientation (the output is tiny for the length of the products).
+                    dwT += np.matmul(cols, gTg.transpose(0, 2, 1))
+                if col2im:
+                    dcols = np.matmul(wg.transpose(0, 2, 1), gTg)
+                    CK.col2im.serial(dcols.reshape((C, kh, kw, m1 - m0) + self.out_hw), dx[m0:m1], H, W,
+                                     *self.geometry[2:])
+            return dwT, db
+
+        dwT = db = None
+        if need_w or need_b or col2im:
+            results = TH.run_parts(part, TH.split(N, x.size * kh * kw))
+            dwT = sum(r[0] for r in results[1:]) + results[0][0] if need_w else None
+            db = sum(r[1] for r in results)
+        if need_x and stride1:
+            self._input_grad_stride1(g3.reshape((N, O) + self.out_hw), dx)
+        dw = None
         if need_w:
-            dw = np.ascontiguousarray(dwT.transpose(0, 2, 1)).reshape(self.w_shape)
+            dw = np.ascontiguousarray(dwT.transpose(0, 2, 1)).reshape(self.w.shape)
             dw = dw.reshape(dw.shape[:2] + dw.shape[3:]) if self.one_d else dw
-        else:
-            dw = None
         if self.one_d and need_x:
             dx = dx.reshape(N, C, W)
         if len(self.needs_input_grad) == 2:
             return dx, dw
-        return dx, dw, None if db is None else db.astype(x.dtype)
+        return dx, dw, db.astype(x.dtype) if need_b else None
+
+    def _input_grad_stride1(self, g4, dx):
+        """dx = the correlation of g with W flipped in space and with its channel axes
+        swapped, per group: dx[n, c, h, w] = Σ_{o,i,j} g[n, o, h − ph' + i·dh, w − pw' + j·dw]
+        · W[o, c, kh−1−i, kw−1−j], ph' = dh·(kh − 1) − ph, pw' likewise (g is 0 outside)."""
+        kh, kw, _, _, ph, pw, dh, dw = self.geometry
+        O, Cg = self.w.shape[:2]
+        groups, C = self.groups, dx.shape[1]
+        wt = (self.w[:, :, ::-1, ::-1].reshape(groups, O // groups, Cg, kh, kw)
+              .transpose(0, 2, 1, 3, 4).reshape(groups, Cg, -1))  # (groups, Cg, Og·kh·kw)
+        geometry = (kh, kw, 1, 1, dh * (kh - 1) - ph, dw * (kw - 1) - pw, dh, dw)
+        _correlate(g4, np.ascontiguousarray(wt), np.zeros(C, dx.dtype), geometry, dx)
+
+
+def _correlate(x, wg, bias, geometry, y):
+    """y = W ⋆ x + bias: per part of the batch (threads.run_parts), chunk by chunk:
+    im2col, one matmul per group, channels_to_batch.
+    x (N, C, H, W), wg (groups, O/groups, C/groups·kh·kw), y (N, O, Ho, Wo)."""
+    groups, O = wg.shape[0], y.shape[1]
+    Ho, Wo = y.shape[2:]
+
+    def part(n0, n1):
+        for m0, m1, cols in _chunks(x, geometry, (Ho, Wo), groups, n0, n1):
+            out = np.matmul(wg, cols, out=_scratch("out", (groups, O // groups, cols.shape[2]), y.dtype))
+            CK.channels_to_batch.serial(out.reshape(O, m1 - m0, Ho * Wo), bias,
+                                        y[m0:m1].reshape(m1 - m0, O, Ho * Wo))
+    TH.run_parts(part, TH.split(x.shape[0], y.size * geometry[0] * geometry[1]))
+
+
+def _chunks(x, geometry, out_hw, groups, n0, n1, build=True):
+    """Yield (m0, m1, cols) for chunks m0:m1 of the samples n0:n1 of x and, when
+    `build`, their im2col (geometry kh, kw, sh, sw, ph, pw, dh, dw; output size
+    out_hw) viewed as (groups, C/groups·kh·kw, m·Ho·Wo). The cols array is
+    overwritten by the next chunk."""
+    C = x.shape[1]
+    kh, kw = geometry[:2]
+    per_sample = C * kh * kw * out_hw[0] * out_hw[1]
+    step = _chunk_step(n1 - n0, per_sample)
+    buffer = _scratch("cols", per_sample * step, x.dtype) if build else None
+    for m0 in range(n0, n1, step):
+        m1 = min(n1, m0 + step)
+        if not build:
+            yield m0, m1, None
+            continue
+        cols = buffer[:per_sample * (m1 - m0)].reshape((C, kh, kw, m1 - m0) + out_hw)
+        CK.im2col.serial(x[m0:m1], cols, *geometry)
+        yield m0, m1, cols.reshape(groups, C // groups * kh * kw, -1)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch(name, shape, dtype):
+    """A scratch array of `shape`, in memory kept for reuse by the calling thread
+    under `name` (grown when too small). Its contents are garbage, and the next
+    `_scratch(name, ...)` of this thread overwrites them.
+    NOTE: im2col matrices reach 100+ MB; allocated afresh each time they were
+    page-faulted in again on every call (~2,500 faults, ~40 ms per conv layer
+    step), which is what PyTorch's caching allocator avoids too."""
+    pool = _SCRATCH.__dict__
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = pool.get(name)
+    if buf is None or buf.size < size:
+        pool[name] = buf = None  # let the old one go before allocating the new
+        pool[name] = buf = np.empty(size, np.uint8)
+    return buf[:size].view(dtype).reshape(shape)
 
 
 def _chunk_step(N, per_sample):
@@ -282,11 +339,12 @@ def _chunk_step(N, per_sample):
     return max(1, min(N, CHUNK_ELEMENTS // max(per_sample, 1)))
 
 
-# im2col matrices are built for at most this many elements at a time (128 MB of
-# float32; at least one sample). Measured on 2 shared cores, fewer and larger
-# chunks win (each chunk costs numba and OpenBLAS thread launches); the bound
-# only keeps the memory of a huge batch in check.
-CHUNK_ELEMENTS = 1 << 25
+# im2col matrices are built for at most this many elements at a time per thread
+# (16 MB of float32; at least one sample): the kernels run serially inside a
+# part of the batch (kernels/threads.py), so a chunk costs only a few Python
+# calls, and the matrices of the lab's CNN layers took as long in chunks of
+# 1 MB as in one piece of 115 MB (measured single-threaded, CPU time).
+CHUNK_ELEMENTS = 1 << 22
 
 
 def _conv_padding(padding, kernel, dilation, stride, n):
@@ -623,8 +681,9 @@ def _check_class_target(input, target, weight, ignore_index, fname):
     t = target._data if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise RuntimeError(f"{fname}: expected target of an integer dtype (class indices), got "
-                           f"{t.dtype}; for class probabilities use cross_entropy with a float "
-                           f"target of the input's shape {tuple(input.shape)}")
+                           f"{t.dtype}: cast it with target.long() (tn.tensor([1, 2]) is int64, "
+                           f"tn.Tensor([1, 2]) float32); for class probabilities use cross_entropy "
+                           f"with a float target of the input's shape {tuple(input.shape)}")
     if input.ndim < 2:
         raise RuntimeError(f"{fname}: input must be (N, C) or (N, C, d1, ...), got {tuple(input.shape)}")
     if t.shape[:1] != input.shape[:1]:
@@ -722,8 +781,15 @@ def _cross_entropy_probs(logp, target, weight, reduction, label_smoothing):
     if not isinstance(target, Tensor):
         target = Tensor(target)
     if target.shape != logp.shape:
-        raise RuntimeError(f"cross_entropy: probability targets must have the input's shape "
-                           f"{tuple(logp.shape)}, got {tuple(target.shape)}")
+        if target.shape == logp.shape[:1] + logp.shape[2:]:  # class indices in a float tensor
+            raise RuntimeError(
+                f"cross_entropy: target of shape {tuple(target.shape)} looks like class indices, "
+                f"but its dtype is {target.dtype}: class indices must be an integer tensor; cast "
+                f"it with target.long() (tn.tensor([1, 2]) is int64, tn.Tensor([1, 2]) float32)")
+        raise RuntimeError(f"cross_entropy: a float target ({target.dtype}) holds class "
+                           f"probabilities and must have the input's shape {tuple(logp.shape)}, "
+                           f"got {tuple(target.shape)}; for class indices pass an integer tensor "
+                           f"of shape {tuple(logp.shape[:1] + logp.shape[2:])}")
     C = logp.shape[1]
     if target.dtype != logp.dtype:
         target = target.type(logp.dtype)
@@ -752,6 +818,11 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     if reduction == "none":
         return sq
     return sq.sum() if reduction == "sum" else sq.mean()
+
+
+# ====================================================================== indices
+from .functional_sparse import embedding, one_hot  # noqa: E402,F401  (one_hot, embedding: functional_sparse.py)
+__all__ += ["one_hot", "embedding"]
 
 
 # ================================================================= normalization

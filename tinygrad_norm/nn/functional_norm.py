@@ -5,14 +5,14 @@
     y = F.layer_norm(x, (512,))                                     # (*, 512)
 
 Every layer is the same computation on a different view of its input
-(kernels/norm.py has the table): x viewed as (N, M, K, S), one mean and
+(kernels/norm/reference.py has the table and the math): x viewed as (N, M, K, S), one mean and
 variance per m taken over n, k and s, an affine weight/bias per
 (m mod G, k). `Normalize` runs it with one fused numba forward (statistics,
 normalization and affine in one sweep per block) and one fused numba
 backward (closed-form dx, dγ, dβ). `normalize_composed` is the same math
 written with primitive Tensor ops; the tests hold the two against each other.
 
-NOTE on the statistics (PROTOCOLS §6, §9):
+NOTE on the statistics (as PyTorch; docs/api/normalization.md lists them):
   * the batch is normalized with the *biased* variance (÷ n), ε inside the
     square root: x̂ = (x − μ) / √(σ² + ε);
   * `running_var` receives the *unbiased* variance (÷ (n − 1)), as PyTorch
@@ -23,6 +23,7 @@ NOTE on the statistics (PROTOCOLS §6, §9):
     (as in PyTorch: the update is not part of the graph).
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,10 +33,28 @@ from ..tensor import FLOAT_DTYPES, Function, Tensor, cat
 
 __all__ = ["batch_norm", "instance_norm", "layer_norm", "group_norm", "rms_norm",
            "local_response_norm", "batch_renorm", "mean_only_batch_norm",
-           "Normalize", "normalize", "normalize_composed"]
+           "Normalize", "NormSpec", "normalize", "normalize_composed"]
 
 
 # ======================================================================= the core
+
+class NormSpec(NamedTuple):
+    """What a Normalize node is, declared for readers such as tn.viz.
+
+    kind: the functional that made it ("batch_norm", "layer_norm", ...).
+    layout: (N, M, K, S), the view of x (kernels/norm/reference.py).
+    axes: the dims of x each statistic reduces over.  groups: G of GroupNorm
+    (None for the other layers).  batch_stats: statistics of this input (False:
+    given ones, eval mode).  running: (buffer name, Tensor) pairs, the running
+    statistics this call updates (training) or uses (eval).
+    """
+    kind: str
+    layout: tuple
+    axes: tuple
+    groups: object = None
+    batch_stats: bool = True
+    running: tuple = ()
+
 
 class Normalize(Function):
     """y = γ·x̂ + β, x̂ = r·(x − μ)·rstd + d over the (N, M, K, S) view of x.
@@ -45,9 +64,11 @@ class Normalize(Function):
     batch_stats (statistics of x; otherwise `reference` = (μ, rstd) are used
     as given: eval mode), reference (length-M float64 arrays, also what Batch
     Renorm corrects towards), r_max, d_max (Batch Renorm; 1 and 0 = plain
-    normalization), affine=(has_weight, has_bias), op (name in graphs).
+    normalization), affine=(has_weight, has_bias), spec (the fields of a
+    NormSpec: what the node is, read as `ctx.norm` by tn.viz; `grad_fn`
+    prints its kind: <normalize: batch_norm>).
 
-    Backward (kernels/norm.py): dx = r·rstd·(h − mean(h) − x̂_B·mean(h·x̂_B)),
+    Backward (kernels/norm/reference.py): dx = r·rstd·(h − mean(h) − x̂_B·mean(h·x̂_B)),
     h = g·γ, with batch statistics; dx = rstd·h with given ones (an affine
     map); dγ = Σ g·x̂, dβ = Σ g. r and d are constants (stop-gradient).
     After forward, the Function holds the statistics it used: mean, var
@@ -56,9 +77,8 @@ class Normalize(Function):
     name = "normalize"
 
     def forward(self, x, *params, layout, groups, eps, affine=(False, False), center=True,
-                scale=True, batch_stats=True, reference=None, r_max=1.0, d_max=0.0, op=None):
-        if op is not None:
-            self.name = op
+                scale=True, batch_stats=True, reference=None, r_max=1.0, d_max=0.0, spec=None):
+        self._spec = spec
         N, M, K, S = layout
         G = groups
         dtype = x.dtype
@@ -79,11 +99,11 @@ class Normalize(Function):
         self.mean, self.var, self.rstd, self.r, self.d = np.empty((5, M))
         self.parallel = x2.size >= PARALLEL_MIN   # the multi-threaded twins, in chunks
         kernel = KN.norm_forward.parallel if self.parallel else KN.norm_forward.serial
+        # the fields of a kernels.norm.NormOptions, as the plain tuple the kernels take
+        self.options = (float(eps), float(center), float(scale), float(batch_stats), float(r_max), float(d_max))
         kernel(x2, w2, b2, ref_mean, ref_rstd, y.reshape(x2.shape), self.mean, self.var, self.rstd,
-               self.r, self.d, float(eps), float(center), float(scale), float(batch_stats),
-               float(r_max), float(d_max), KN.n_chunks(M, x2.shape[1] // M if M else 0, self.parallel))
+               self.r, self.d, self.options, KN.n_chunks(M, x2.shape[1] // M if M else 0, self.parallel))
         self.x2, self.w2 = x2, w2
-        self.flags = (float(center), float(scale), float(batch_stats))
         return y
 
     def backward(self, g):
@@ -101,7 +121,7 @@ class Normalize(Function):
         kernel = KN.norm_backward.parallel if self.parallel else KN.norm_backward.serial
         kernel(g2, x2, w2, self.mean, self.rstd, self.r, self.d,
                dx.reshape(x2.shape) if need_dx else np.empty((0, 0), x2.dtype),
-               dw, db, *self.flags, float(need_dx))
+               dw, db, self.options, float(need_dx))
         grads = [dx]
         partials = [dw, db]
         for i, has in enumerate(self.affine):
@@ -112,14 +132,33 @@ class Normalize(Function):
                 grads.append(total.reshape(self.param_shapes[k - 1]) if self.needs_input_grad[k] else None)
         return tuple(grads)
 
+    @property
+    def norm(self):
+        """What this node is, a NormSpec (built when asked: most graphs are never drawn)."""
+        spec = self.__dict__.get("_spec")
+        if spec is None:
+            return None
+        kind, layout, axes, groups, batch_stats, running = spec
+        return NormSpec(kind, layout, tuple(axes), groups, batch_stats,
+                        tuple([pair for pair in running if pair[1] is not None]))
 
-def normalize(x, weight, bias, layout, groups, eps, **options):
+    def __repr__(self):
+        spec = self.__dict__.get("_spec")
+        return f"<normalize: {spec[0]}>" if spec is not None else "<normalize>"
+
+
+def normalize(x, weight, bias, layout, groups, eps, kind="normalize", axes=None, running=(),
+              **options):
     """Run the fused core on Tensors; returns (y, ctx) where ctx holds the
-    statistics used (ctx.mean, ctx.var, ctx.rstd, ctx.r, ctx.d)."""
+    statistics used (ctx.mean, ctx.var, ctx.rstd, ctx.r, ctx.d) and ctx.norm
+    (a NormSpec built from kind, axes, running and the options)."""
     params = [p for p in (weight, bias) if p is not None]
-    return Normalize.apply_with_ctx(x, *params, layout=tuple(map(int, layout)),
-                                    groups=int(groups), eps=eps,
-                                    affine=(weight is not None, bias is not None), **options)
+    layout = tuple(map(int, layout))
+    # the fields of a NormSpec, as a plain tuple (Normalize.norm builds the record)
+    spec = (kind, layout, axes if axes is not None else (), int(groups) if kind == "group_norm" else None,
+            bool(options.get("batch_stats", True)), running)
+    return Normalize.apply_with_ctx(x, *params, layout=layout, groups=int(groups), eps=eps,
+                                    affine=(weight is not None, bias is not None), spec=spec, **options)
 
 
 def normalize_composed(x, weight, bias, layout, groups, eps, center=True, scale=True,
@@ -210,6 +249,20 @@ def _channels_layout(shape):
     return shape[0], shape[1], math.prod(shape[2:])
 
 
+def _check_per_channel(fname, input, weight, bias, vectors, eps=None, training=False):
+    """The checks of every per-channel layer (BatchNorm, its variants, InstanceNorm):
+    an (N, C, *) float input, each of `vectors` ((name, Tensor or None) pairs), weight
+    and bias of C elements and the input's dtype, eps (when given) valid.
+    Returns (N, C, prod(*)) and the dims of x that are not N or C."""
+    _check_input(input, fname, min_dim=2)
+    for name, t in vectors + (("weight", weight), ("bias", bias)):
+        _check_vector(t, name, input, fname)
+    _check_same_dtype(fname, input, weight=weight, bias=bias)
+    if eps is not None:
+        _check_eps(eps, training, fname)
+    return _channels_layout(input.shape), tuple(range(2, input.ndim))
+
+
 def _update(input, buffer, batch_value, momentum, scale=1.0):
     """In place: buffer ← (1 − momentum)·buffer + momentum·scale·batch_value.
     NOTE: an empty batch (its statistics are nan) leaves the buffer alone, as in PyTorch."""
@@ -232,17 +285,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     given, are updated in place with the unbiased variance and `momentum`.
     training=False: the running statistics are used (an affine map).
     """
-    _check_input(input, "batch_norm", min_dim=2)
-    N, C, S = _channels_layout(input.shape)
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        _check_vector(t, name, input, "batch_norm")
-    _check_same_dtype("batch_norm", input, weight=weight, bias=bias)
-    _check_eps(eps, training, "batch_norm")
-    layout = (N, C, 1, S)
+    running = (("running_mean", running_mean), ("running_var", running_var))
+    (N, C, S), spatial = _check_per_channel("batch_norm", input, weight, bias, running, eps, training)
+    layout, axes = (N, C, 1, S), (0,) + spatial
     if training:
         _verify_batch_size(input.shape)
-        y, ctx = normalize(input, weight, bias, layout, C, eps, op="batch_norm")
+        y, ctx = normalize(input, weight, bias, layout, C, eps, kind="batch_norm", axes=axes,
+                           running=running)
         n = N * S
         _update(input, running_mean, ctx.mean, momentum)
         # NOTE: unbiased variance into the running estimate (PyTorch), biased to normalize.
@@ -252,8 +301,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise RuntimeError("batch_norm: running_mean and running_var must be given when "
                            "training=False (or pass training=True to use batch statistics)")
     reference = (running_mean._data, _rstd(running_var, eps))
-    return normalize(input, weight, bias, layout, C, eps, batch_stats=False,
-                     reference=reference, op="batch_norm")[0]
+    return normalize(input, weight, bias, layout, C, eps, kind="batch_norm", axes=axes, running=running,
+                     batch_stats=False, reference=reference)[0]
 
 
 def batch_renorm(input, running_mean, running_std, weight=None, bias=None, training=False,
@@ -267,50 +316,42 @@ def batch_renorm(input, running_mean, running_std, weight=None, bias=None, train
     (the std, ε included), not of σ². Eval: y = γ·(x − μ)/σ + β.
     r_max = 1, d_max = 0 is exactly batch_norm in training.
     """
-    _check_input(input, "batch_renorm", min_dim=2)
-    N, C, S = _channels_layout(input.shape)
-    for name, t in (("running_mean", running_mean), ("running_std", running_std),
-                    ("weight", weight), ("bias", bias)):
-        _check_vector(t, name, input, "batch_renorm")
-    _check_same_dtype("batch_renorm", input, weight=weight, bias=bias)
-    _check_eps(eps, training, "batch_renorm")
+    running = (("running_mean", running_mean), ("running_std", running_std))
+    (N, C, S), spatial = _check_per_channel("batch_renorm", input, weight, bias, running, eps, training)
     if r_max < 1.0 or d_max < 0.0:
         raise ValueError(f"batch_renorm: need r_max >= 1 and d_max >= 0, got r_max={r_max}, "
                          f"d_max={d_max}")
-    layout = (N, C, 1, S)
+    layout, axes = (N, C, 1, S), (0,) + spatial
     with np.errstate(divide="ignore"):
         reference = (running_mean._data, 1.0 / running_std._data.astype(np.float64))
     if training:
         _verify_batch_size(input.shape)
-        y, ctx = normalize(input, weight, bias, layout, C, eps, reference=reference,
-                           r_max=r_max, d_max=d_max, op="batch_renorm")
+        y, ctx = normalize(input, weight, bias, layout, C, eps, kind="batch_renorm", axes=axes,
+                           running=running, reference=reference, r_max=r_max, d_max=d_max)
         _update(input, running_mean, ctx.mean, momentum)
         _update(input, running_std, 1.0 / ctx.rstd, momentum)
         return y
-    return normalize(input, weight, bias, layout, C, eps, batch_stats=False,
-                     reference=reference, op="batch_renorm")[0]
+    return normalize(input, weight, bias, layout, C, eps, kind="batch_renorm", axes=axes,
+                     running=running, batch_stats=False, reference=reference)[0]
 
 
 def mean_only_batch_norm(input, running_mean, weight=None, bias=None, training=False,
                          momentum=0.1):
     """Mean-only batch normalization (Salimans & Kingma 2016): y = x − μ_B (+ β),
     no division; the running mean is used in eval. dx = g − mean(g) per channel."""
-    _check_input(input, "mean_only_batch_norm", min_dim=2)
-    N, C, S = _channels_layout(input.shape)
-    for name, t in (("running_mean", running_mean), ("weight", weight), ("bias", bias)):
-        _check_vector(t, name, input, "mean_only_batch_norm")
-    _check_same_dtype("mean_only_batch_norm", input, weight=weight, bias=bias)
-    layout = (N, C, 1, S)
+    running = (("running_mean", running_mean),)
+    (N, C, S), spatial = _check_per_channel("mean_only_batch_norm", input, weight, bias, running)
+    layout, axes = (N, C, 1, S), (0,) + spatial
     if training:
-        y, ctx = normalize(input, weight, bias, layout, C, 0.0, scale=False,
-                           op="mean_only_batch_norm")
+        y, ctx = normalize(input, weight, bias, layout, C, 0.0, kind="mean_only_batch_norm", axes=axes,
+                           running=running, scale=False)
         _update(input, running_mean, ctx.mean, momentum)
         return y
     if running_mean is None:
         raise RuntimeError("mean_only_batch_norm: running_mean must be given when training=False")
     reference = (running_mean._data, np.ones(C))
-    return normalize(input, weight, bias, layout, C, 0.0, scale=False, batch_stats=False,
-                     reference=reference, op="mean_only_batch_norm")[0]
+    return normalize(input, weight, bias, layout, C, 0.0, kind="mean_only_batch_norm", axes=axes,
+                     running=running, scale=False, batch_stats=False, reference=reference)[0]
 
 
 # ================================================================= instance norm
@@ -321,18 +362,15 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     (N, C, *) input (see nn.InstanceNorm1d). With running stats and
     use_input_stats, they are updated with the batch average of the
     per-instance statistics (unbiased variance); use_input_stats=False uses them."""
-    _check_input(input, "instance_norm", min_dim=2)
-    N, C, S = _channels_layout(input.shape)
-    for name, t in (("running_mean", running_mean), ("running_var", running_var),
-                    ("weight", weight), ("bias", bias)):
-        _check_vector(t, name, input, "instance_norm")
-    _check_same_dtype("instance_norm", input, weight=weight, bias=bias)
+    running = (("running_mean", running_mean), ("running_var", running_var))
+    (N, C, S), axes = _check_per_channel("instance_norm", input, weight, bias, running)
     layout = (1, N * C, 1, S)
     if use_input_stats:
         if S == 1:
             raise ValueError(f"Expected more than 1 spatial element when training, "
                              f"got input size {tuple(input.shape)}")
-        y, ctx = normalize(input, weight, bias, layout, C, eps, op="instance_norm")
+        y, ctx = normalize(input, weight, bias, layout, C, eps, kind="instance_norm", axes=axes,
+                           running=running)
         # NOTE: as PyTorch: every (n, c) updates a copy of the channel's running
         # stats, and the copies are averaged over the batch.
         _update(input, running_mean, ctx.mean.reshape(N, C).mean(axis=0), momentum)
@@ -342,8 +380,8 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
         raise ValueError("instance_norm: expected running_mean and running_var to be defined "
                          "when use_input_stats is False")
     reference = (np.tile(running_mean._data.astype(np.float64), N), np.tile(_rstd(running_var, eps), N))
-    return normalize(input, weight, bias, layout, C, eps, batch_stats=False,
-                     reference=reference, op="instance_norm")[0]
+    return normalize(input, weight, bias, layout, C, eps, kind="instance_norm", axes=axes,
+                     running=running, batch_stats=False, reference=reference)[0]
 
 
 # ==================================================================== group norm
@@ -367,7 +405,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
                                f"input of shape {list(input.shape)}")
     _check_same_dtype("group_norm", input, weight=weight, bias=bias)
     _verify_batch_size((N * C // G, G) + tuple(input.shape[2:]))  # PyTorch's own check
-    return normalize(input, weight, bias, (1, N * G, C // G, S), G, eps, op="group_norm")[0]
+    return normalize(input, weight, bias, (1, N * G, C // G, S), G, eps, kind="group_norm",
+                     axes=tuple(range(1, input.ndim)))[0]
 
 
 # ==================================================================== layer norms
@@ -387,27 +426,27 @@ def _trailing_layout(input, normalized_shape, fname, params):
                                f"{list(shape)}")
     K = math.prod(shape)
     M = input.numel() // K if K else 0
-    return (1, M, K, 1)
+    return (1, M, K, 1), tuple(range(input.ndim - D, input.ndim))
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalization over the trailing `normalized_shape` dims, elementwise
     weight and bias of that shape (see nn.LayerNorm)."""
     _check_input(input, "layer_norm")
-    layout = _trailing_layout(input, normalized_shape, "layer_norm", {"weight": weight, "bias": bias})
+    layout, axes = _trailing_layout(input, normalized_shape, "layer_norm", {"weight": weight, "bias": bias})
     _check_same_dtype("layer_norm", input, weight=weight, bias=bias)
-    return normalize(input, weight, bias, layout, 1, eps, op="layer_norm")[0]
+    return normalize(input, weight, bias, layout, 1, eps, kind="layer_norm", axes=axes)[0]
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """y = x / √(mean(x²) + ε) · γ over the trailing dims, no centering, no bias;
     eps=None means the machine epsilon of the input's dtype (see nn.RMSNorm)."""
     _check_input(input, "rms_norm")
-    layout = _trailing_layout(input, normalized_shape, "rms_norm", {"weight": weight})
+    layout, axes = _trailing_layout(input, normalized_shape, "rms_norm", {"weight": weight})
     _check_same_dtype("rms_norm", input, weight=weight)
     if eps is None:
         eps = float(np.finfo(input.dtype).eps)
-    return normalize(input, weight, None, layout, 1, eps, center=False, op="rms_norm")[0]
+    return normalize(input, weight, None, layout, 1, eps, kind="rms_norm", axes=axes, center=False)[0]
 
 
 # ============================================================ local response norm

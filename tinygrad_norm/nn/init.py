@@ -176,3 +176,19 @@ def orthogonal_(tensor, gain=1, generator=None):
     if rows < cols:
         q = q.T
     return _fill(tensor, gain * q.reshape(tensor.shape))
+
+
+def _layer_default_(weight, bias, draw_bias_at_zero_fan_in):
+    """PyTorch's default init of Linear and Conv, the same draws in the same order:
+    weight ~ U(±1/√fan_in) (kaiming_uniform_ with a=√5), then bias ~ U(±1/√fan_in).
+
+    NOTE: at fan_in 0 (an empty weight) PyTorch's two differ, and so do these:
+    Linear still draws its bias from U(0, 0) (zeros; the generator advances),
+    Conv leaves it as it is (here: zeros; the generator does not advance)."""
+    kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is None:
+        return
+    fan_in, _ = _calculate_fan_in_and_fan_out(weight)
+    if fan_in > 0 or draw_bias_at_zero_fan_in:
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+        uniform_(bias, -bound, bound)

@@ -3,10 +3,10 @@
     fc = nn.Linear(784, 100)      # weight (100, 784), bias (100,)
     y = fc(x)                      # x (N, 784) -> (N, 100); any leading dims work
 """
-import math
 
 import numpy as np
 
+from ..devices import check_device
 from . import functional as F
 from . import init
 from .module import Module, Parameter
@@ -38,6 +38,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        if device is not None:
+            check_device(device)
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(_empty((self.out_features, self.in_features), dtype))
         if bias:
@@ -47,12 +49,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # NOTE: the same draws, in the same order, as torch.nn.Linear.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init._layer_default_(self.weight, self.bias, draw_bias_at_zero_fan_in=True)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)

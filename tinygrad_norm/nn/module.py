@@ -14,11 +14,14 @@ Assigning a `Parameter` or a `Module` to an attribute registers it (through
 and `repr()` find it, exactly as in PyTorch. Buffers are tensors that are part of
 the state (saved in `state_dict`) but not trained: running statistics, counters.
 """
+import itertools
 import sys
+import weakref
 from collections import OrderedDict, namedtuple
 
 import numpy as np
 
+from ..devices import check_device, parse_to
 from ..tensor import FLOAT_DTYPES, RemovableHandle, Tensor, _as_array, float32, float64
 
 # NOTE: the module object, not `from .. import tensor`: the package attribute
@@ -26,6 +29,29 @@ from ..tensor import FLOAT_DTYPES, RemovableHandle, Tensor, _as_array, float32, 
 _tensor = sys.modules[Tensor.__module__]
 
 __all__ = ["Module", "Parameter"]
+
+# Every Function records the modules it was made in (Function.scope) as serial
+# numbers, not as the Modules: the graph holds no nn objects and keeps no module
+# alive. tn.viz turns the numbers back into modules with `module_of`.
+_LIVE = weakref.WeakValueDictionary()   # serial number -> Module
+_SERIALS = itertools.count(1)
+
+
+def module_of(serial):
+    """The live Module with this serial number (an entry of Function.scope), or None."""
+    return _LIVE.get(serial)
+
+
+def _serial(module):
+    """The module's serial number, given on its first call. NOTE: kept with the
+    module's id: a copy (copy.deepcopy) carries its original's pair in __dict__
+    and gets a number of its own because its id differs."""
+    entry = module.__dict__.get("_serial")
+    if entry is None or entry[0] != id(module):
+        entry = (id(module), next(_SERIALS))
+        object.__setattr__(module, "_serial", entry)
+        _LIVE[entry[1]] = module
+    return entry[1]
 
 
 # ---------------------------------------------------------------------- Parameter
@@ -115,16 +141,20 @@ class Module:
     def __call__(self, *args, **kwargs):
         """Run the forward pre-hooks, `forward`, then the forward hooks.
 
-        While `forward` runs, this module is pushed onto
+        While `forward` runs, this module's serial number is pushed onto
         `tinygrad_norm.tensor._module_scope`, so every op records which modules
-        it was made in (tn.viz draws one cluster per module).
+        it was made in (tn.viz draws one cluster per module; `module_of`).
         """
+        if args and isinstance(args[0], np.ndarray):  # NOTE: only the input; losses take array targets
+            raise TypeError(f"{type(self).__name__}: argument 0 (input) must be a Tensor, not "
+                            f"numpy.ndarray of shape {args[0].shape}; wrap it with tn.tensor(x) "
+                            f"or tn.from_numpy(x)")
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
         previous = _tensor._module_scope
-        _tensor._module_scope = previous + (self,)
+        _tensor._module_scope = previous + (_serial(self),)
         try:
             output = self.forward(*args, **kwargs)
         finally:
@@ -407,21 +437,23 @@ class Module:
         return self._apply_to_floats(float32)
 
     def to(self, *args, **kwargs):
-        """`to(dtype)` casts floating point state; `to("cpu")` is accepted for porting."""
-        dtype = kwargs.get("dtype")
-        for a in args:
-            if isinstance(a, str) and a.startswith("cpu"):
-                continue
-            dtype = a
+        """`to(device)`, `to(dtype)`, `to(device, dtype)`, `to(tensor)`, in place, as in
+        PyTorch: a dtype casts floating point parameters and buffers; the device must
+        be the CPU (a GPU raises DeviceError). Returns self."""
+        dtype, _ = parse_to(args, kwargs, "Module.to")
         if dtype is None:
             return self
-        dtype = np.dtype(dtype)
         if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
+            raise TypeError(f"nn.Module.to only accepts floating point dtypes, but got desired "
+                            f"dtype={dtype}")
         return self._apply_to_floats(dtype)
 
     def cpu(self):
         return self
+
+    def cuda(self, device=None):
+        """Raises DeviceError: there is no GPU (see tn.cuda.is_available())."""
+        check_device("cuda" if device is None else device)
 
     def type(self, dtype):
         return self.to(dtype)

@@ -19,7 +19,7 @@ parameters, buffers and PyTorch's conventions:
     BatchRenorm1d/2d like BatchNorm, + r, d   per channel       mean and σ (not σ²)
     MeanOnlyBatchNorm  like BatchNorm, no ÷σ  bias only         mean
 
-NOTE (PROTOCOLS §6): BatchNorm normalizes with the biased batch variance but
+NOTE (as PyTorch): BatchNorm normalizes with the biased batch variance but
 stores the unbiased one in `running_var`; `momentum` weights the new batch
 (PyTorch's convention, the reverse of Keras'); momentum=None is a cumulative
 average over `num_batches_tracked`; running statistics are updated by every
@@ -43,10 +43,11 @@ def _full(shape, value, dtype):
     return Tensor._wrap(np.full(shape, value, np.dtype(dtype) if dtype is not None else float32))
 
 
-def _affine_parameters(module, shape, affine, bias, dtype):
+def _affine_parameters(module, shape, affine, bias, dtype, weight=True):
     """Register γ (ones) and β (zeros) of `shape`; None for β when not `bias`,
-    None for both when not `affine` (PyTorch's attributes either way)."""
-    module.register_parameter("weight", Parameter(_full(shape, 1.0, dtype)) if affine else None)
+    None for γ when not `weight`, None for both when not `affine` (PyTorch's
+    attributes either way)."""
+    module.register_parameter("weight", Parameter(_full(shape, 1.0, dtype)) if affine and weight else None)
     module.register_parameter("bias", Parameter(_full(shape, 0.0, dtype)) if affine and bias else None)
 
 
@@ -80,7 +81,13 @@ def _check_ndim(input, allowed, label):
 # ==================================================================== batch norm
 
 class _NormBase(Module):
-    """Parameters, buffers and repr shared by BatchNorm and InstanceNorm (PyTorch's _NormBase)."""
+    """Parameters, buffers, reset and repr of every per-channel layer (PyTorch's
+    _NormBase): BatchNorm, InstanceNorm, BatchRenorm, mean-only BatchNorm.
+
+    Subclasses say which running buffers they keep (`_running`: name and
+    initial value) and whether they have a γ (`_weight`)."""
+    _running = (("running_mean", 0.0), ("running_var", 1.0))
+    _weight = True
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None, *, bias=True):
@@ -90,21 +97,17 @@ class _NormBase(Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        _affine_parameters(self, (self.num_features,), affine, bias, dtype)
-        if track_running_stats:
-            self.register_buffer("running_mean", _full((self.num_features,), 0.0, dtype))
-            self.register_buffer("running_var", _full((self.num_features,), 1.0, dtype))
-            self.register_buffer("num_batches_tracked", _counter())
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        _affine_parameters(self, (self.num_features,), affine, bias, dtype, self._weight)
+        for name, value in self._running:
+            self.register_buffer(name, _full((self.num_features,), value, dtype)
+                                 if track_running_stats else None)
+        self.register_buffer("num_batches_tracked", _counter() if track_running_stats else None)
         self.reset_parameters()
 
     def reset_running_stats(self):
         if self.track_running_stats:
-            self.running_mean._data[...] = 0
-            self.running_var._data[...] = 1
+            for name, value in self._running:
+                getattr(self, name)._data[...] = value
             self.num_batches_tracked._data[...] = 0
 
     def reset_parameters(self):
@@ -358,28 +361,14 @@ class LocalResponseNorm(Module):
 
 # ============================================================== beyond PyTorch
 
-class _BatchRenorm(Module):
+class _BatchRenorm(_NormBase):
     _dims, _label = (), ""
+    _running = (("running_mean", 0.0), ("running_std", 1.0))   # σ, not σ²
 
     def __init__(self, num_features, eps=1e-5, momentum=0.01, affine=True, r_max=1.0, d_max=0.0,
                  device=None, dtype=None):
-        super().__init__()
-        self.num_features = int(num_features)
-        self.eps, self.momentum, self.affine = eps, momentum, affine
+        super().__init__(num_features, eps, momentum, affine, True, device, dtype)
         self.r_max, self.d_max = r_max, d_max
-        _affine_parameters(self, (self.num_features,), affine, True, dtype)
-        self.register_buffer("running_mean", _full((self.num_features,), 0.0, dtype))
-        self.register_buffer("running_std", _full((self.num_features,), 1.0, dtype))
-        self.register_buffer("num_batches_tracked", _counter())
-
-    def reset_running_stats(self):
-        self.running_mean._data[...] = 0
-        self.running_std._data[...] = 1
-        self.num_batches_tracked._data[...] = 0
-
-    def reset_parameters(self):
-        self.reset_running_stats()
-        _reset_affine(self)
 
     def forward(self, input):
         _check_ndim(input, self._dims, self._label)
@@ -424,29 +413,15 @@ class BatchRenorm2d(_BatchRenorm):
     _dims, _label = (4,), "4D"
 
 
-class _MeanOnlyBatchNorm(Module):
+class _MeanOnlyBatchNorm(_NormBase):
     _dims, _label = (), ""
+    _running = (("running_mean", 0.0),)
+    _weight = False   # β only: the scale comes from the layer before (weight norm)
 
     def __init__(self, num_features, momentum=0.1, affine=True, track_running_stats=True,
                  device=None, dtype=None):
-        super().__init__()
-        self.num_features = int(num_features)
-        self.momentum, self.affine, self.track_running_stats = momentum, affine, track_running_stats
-        if affine:
-            self.bias = Parameter(_full((self.num_features,), 0.0, dtype))
-        else:
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", _full((self.num_features,), 0.0, dtype))
-            self.register_buffer("num_batches_tracked", _counter())
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("num_batches_tracked", None)
-
-    def reset_running_stats(self):
-        if self.track_running_stats:
-            self.running_mean._data[...] = 0
-            self.num_batches_tracked._data[...] = 0
+        # NOTE: no division, so no ε (the attribute exists, unused)
+        super().__init__(num_features, 0.0, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, input):
         _check_ndim(input, self._dims, self._label)

@@ -148,6 +148,27 @@ class Optimizer:
         """Update the parameters of one group from their `.grad` (subclasses)."""
         raise NotImplementedError
 
+    def _steps(self, group, init=None):
+        """(p, g, state) for each parameter of `group` that has a gradient, as the
+        PyTorch optimizers without decoupled decay start their step: g ← −g with
+        `maximize`, g ← g + λ·p with `weight_decay` λ (new arrays: `.grad` stays
+        untouched); state["step"] (a float32 0-d Tensor) counted up, created with
+        the rest of the state by `init(p, state)` when the state is empty."""
+        maximize, weight_decay = group.get("maximize", False), group.get("weight_decay", 0)
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            g = -p.grad._data if maximize else p.grad._data
+            state = self.state[p]
+            if not state:
+                state["step"] = Tensor._wrap(np.zeros((), np.float32))
+                if init is not None:
+                    init(p, state)
+            state["step"]._data += 1
+            if weight_decay != 0:
+                g = g + weight_decay * p._data
+            yield p, g, state
+
     # ---------------------------------------------------------------- state dict
     def state_dict(self):
         """`{"state": {index: {name: value}}, "param_groups": [{..., "params": [indices]}]}`.
@@ -184,6 +205,7 @@ class Optimizer:
             raise ValueError(f"loaded state dict has a different number of parameter groups "
                              f"({len(saved_groups)}) than the optimizer ({len(groups)})")
         for i, (g, s) in enumerate(zip(groups, saved_groups)):
+            _check_same_kind(self, i, s)
             if len(g["params"]) != len(s["params"]):
                 raise ValueError(f"loaded state dict contains a parameter group that doesn't match the size "
                                  f"of optimizer's group: group {i} has {len(s['params'])} parameters in the "
@@ -205,6 +227,8 @@ class Optimizer:
         new_groups = []
         for g, s in zip(groups, saved_groups):
             group = {k: v for k, v in s.items() if k != "params"}
+            for k, v in self.defaults.items():  # a dict saved before a hyperparameter existed
+                group.setdefault(k, v)
             group["params"] = g["params"]
             new_groups.append(group)
         self.param_groups = new_groups
@@ -217,6 +241,23 @@ class Optimizer:
                 lines.append(f"    {key}: {group[key]}")
         lines.append(")")
         return "\n".join(lines)
+
+
+# keys a scheduler adds to a parameter group (not hyperparameters of the optimizer)
+_SCHEDULER_KEYS = {"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"}
+
+
+def _check_same_kind(optimizer, i, saved):
+    """Raise if group `i` of a loaded state dict holds another optimizer's hyperparameters
+    (Adam's betas and eps loaded into SGD, say): its state would fail at step()."""
+    expected = set(optimizer.defaults)
+    missing = sorted(expected - set(saved))
+    extra = sorted(set(saved) - expected - _SCHEDULER_KEYS - {"params"})
+    if missing and extra:
+        raise ValueError(
+            f"loaded state dict is not from a {type(optimizer).__name__}: its parameter group {i} has "
+            f"{', '.join(extra)} but no {', '.join(missing)} (the hyperparameters of "
+            f"{type(optimizer).__name__}); load a state dict saved from the same optimizer class")
 
 
 def _copy_state(value):

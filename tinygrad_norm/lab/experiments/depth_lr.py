@@ -12,7 +12,7 @@ Seed 001 ("1. Necessitates Lower Learning Rates") states, without source or prot
     50      η = 0.0001              η = 0.1              ~50-100×
     100+    often infeasible        η = 0.1              enables training
 
-PROTOCOLS.md has no section for it. The protocol below, and every threshold in
+The protocol below (docs/protocols.md §6), and every threshold in
 `claims`, was fixed before the first run:
 
     data       MNIST, x = pixels / 255, batch 128, shuffled each epoch; every run
@@ -46,23 +46,32 @@ PROTOCOLS.md has no section for it. The protocol below, and every threshold in
                each at its best lr; a net that never gets there gives a bound.
     final      accuracy on all 10,000 test images at the end of each run.
 
-The claims, per depth of the seed's table: the largest stable lr without BN is
-the seed's η within one grid step (a factor ≤ 3.5); with BN, η = 0.1 is stable; the
-speedup lies in the seed's band, widened by a factor 1.5 either way for its "~".
-At 100+ layers: no lr is stable without BN, 0.1 is with BN. And the trend: the
-largest stable lr without BN falls ≥ 10× from the shallowest to the deepest net
-(the seed: 100× from 5 to 50 layers).
+    at init    at the deepest depth, with and without BN: the norm of every Linear's
+               weight gradient on the batch of step 0 (measured, not judged).
+    residual   residual=True runs bjorck's residual MLP (depth // 2 blocks) instead.
+
+Divergence and speed are reported apart: "stable" is not diverging; "trains" is
+the end-loss test above, within the budget; the speed is the steps to 90 %.
+The claims (docs/protocols.md §6), per depth of the seed's table: the largest
+stable (not diverging) lr without BN is the seed's η within one grid step (a
+factor ≤ 3.5; the largest that trains is reported beside it); with BN, η = 0.1
+trains; the speedup lies in the seed's band, widened by a factor 1.5 either way
+for its "~". At 100+ layers: every lr diverges without BN, BN reaches 90 %. And
+the trend: the largest stable lr without BN falls ≥ 10× from the shallowest to
+the deepest net (the seed: 100× from 5 to 50 layers).
 """
 import math
 
 import numpy as np
 
 from ...data import DataLoader, mnist_arrays
-from ...models import mlp
+from ... import nn
+from ...models import mlp, residual_mlp
 from ...nn import functional as F
 from ...optim import SGD
 from ...random import manual_seed
 from ..evaluate import accuracy, predictions_correct, first_step_reaching
+from ..probe import loss_and_grads, preserved
 from ..plotting import new_figure, save_figure
 from ..experiment import Claim, Experiment
 
@@ -70,7 +79,7 @@ from ..experiment import Claim, Experiment
 
 LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0]
 COMMON = dict(width=100, batch_size=128, lrs=LRS, init="he", diverge_factor=10.0, target=0.9, eval_size=1000,
-              log_every=10, checkpoint_every=500)
+              log_every=10, checkpoint_every=500, residual=False)
 MODES = {
     "default": dict(COMMON, depths=[5, 20, 50], steps=1000),
     "full": dict(COMMON, depths=[5, 20, 50, 100], steps=3000),
@@ -87,9 +96,24 @@ TREND = 10.0                            # the largest stable no-BN lr falls ≥ 
 
 
 def build(cfg, depth, bn):
-    """784 → depth × [Linear(width) → (BN) → ReLU] → Linear(10), He (or PyTorch-default) init."""
+    """784 → depth × [Linear(width) → (BN) → ReLU] → Linear(10), He (or PyTorch-default) init; with
+    cfg["residual"], bjorck's residual MLP with depth // 2 blocks (depth linears in blocks) instead."""
+    if cfg["residual"]:
+        return residual_mlp(blocks=max(depth // 2, 1), width=cfg["width"], norm="batch" if bn else None,
+                            init="he" if cfg["init"] == "he" else None)
     return mlp([784] + [cfg["width"]] * depth + [10], norm="batch" if bn else None,
                init="he" if cfg["init"] == "he" else None)
+
+
+def gradient_norms_at_init(cfg, depth, bn, batch):
+    """‖∂L/∂W‖ of every Linear (forward order) at init on `batch` (training mode, nothing left behind):
+    measured, not judged (BN's gradient explosion in deep plain nets, Yang et al. 2019)."""
+    manual_seed(cfg["seed"])
+    model = build(cfg, depth, bn)
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Linear)]
+    with preserved(model):
+        _, grads = loss_and_grads(model, F.cross_entropy, batch, weights)
+    return [float(np.linalg.norm(np.asarray(g, np.float64))) for g in grads]
 
 
 def arm_name(depth, bn, lr):
@@ -108,6 +132,13 @@ def train(lab, cfg):
     x_train, y_train = mnist_arrays("train")
     x_test, y_test = mnist_arrays("test")
     arms = {}
+    first = DataLoader(x_train, y_train, batch_size=cfg["batch_size"], shuffle=True, drop_last=True, seed=cfg["seed"])
+    first.set_epoch(0)
+    batch0 = next(iter(first))                                    # the batch of step 0
+    deepest = max(cfg["depths"])
+    arms[f"grad_init_d{deepest}"] = {"wall_time_s": 0.0, "depth": deepest,
+                                     "grad_norms": {"plain": gradient_norms_at_init(cfg, deepest, False, batch0),
+                                                    "bn": gradient_norms_at_init(cfg, deepest, True, batch0)}}
     for depth in cfg["depths"]:
         for bn in (False, True):
             for lr in cfg["lrs"]:
@@ -164,9 +195,15 @@ def steps_to_target(result, target):
 
 
 def largest_stable_lr(arms, depth, bn, lrs):
-    """The largest lr whose run at (depth, bn) is stable, or None."""
+    """The largest lr whose run at (depth, bn) is stable (did not diverge *and* trained in the budget), or None."""
     stable = [lr for lr in lrs if is_stable(arms[arm_name(depth, bn, lr)])]
     return max(stable) if stable else None
+
+
+def largest_finite_lr(arms, depth, bn, lrs):
+    """The largest lr whose run at (depth, bn) did not diverge (whether or not it trained), or None."""
+    ok = [lr for lr in lrs if arms[arm_name(depth, bn, lr)]["diverged_at"] is None]
+    return max(ok) if ok else None
 
 
 def best_run(arms, depth, bn, lrs, target):
@@ -222,31 +259,34 @@ def _lr(v):
 def claims(cfg, arms):
     lrs, target, steps = cfg["lrs"], cfg["target"], cfg["steps"]
     rows, largest = [], {}
+    top = " (the grid's largest: a lower bound)"
     for depth in cfg["depths"]:
-        lp, lb = largest_stable_lr(arms, depth, False, lrs), largest_stable_lr(arms, depth, True, lrs)
-        largest[depth] = lp
-        top = " (the grid's largest: a lower bound)"
+        lf, lp, lb = (largest_finite_lr(arms, depth, False, lrs), largest_stable_lr(arms, depth, False, lrs),
+                      largest_stable_lr(arms, depth, True, lrs))
+        largest[depth] = lf
+        both = (f"largest lr not diverging {_lr(lf)}" + (top if lf == max(lrs) else "")
+                + f"; largest that trains in {steps} steps (end loss < {STABLE_LOSS:.3f}) {_lr(lp)}")
         if depth in SEED_TABLE:
             seed_lr, band = SEED_TABLE[depth]
-            rows.append(Claim(f"{depth} layers, no BN: the largest stable lr is η = {seed_lr:g} (seed)",
-                              f"{_lr(lp)}" + (top if lp == max(lrs) else ""),
-                              f"{seed_lr / GRID_STEP:.2g} … {seed_lr * GRID_STEP:.2g} (×/÷ {GRID_STEP:g}: one grid step)",
-                              within_grid_step(lp, seed_lr), lp, section=f"{depth} (no BN lr)"))
+            rows.append(Claim.compare(f"{depth} layers, no BN: the largest stable (not diverging) lr is η = {seed_lr:g} "
+                                      "(seed)", lf, "between", (seed_lr / GRID_STEP, seed_lr * GRID_STEP), both,
+                                      section=f"{depth}.1", log=True,
+                                      threshold=f"{seed_lr / GRID_STEP:.2g} … {seed_lr * GRID_STEP:.2g} (one grid step)"))
         elif depth >= INFEASIBLE_DEPTH:
-            rows.append(Claim(f"{depth} layers, no BN: 'often infeasible': no lr of the grid is stable",
-                              f"largest stable lr {_lr(lp)}", "none stable", lp is None, lp,
-                              section=f"{depth} (no BN lr)"))
+            c = Claim.compare(f"{depth} layers, no BN: 'often infeasible': every lr of the grid diverges", lf, "<",
+                              min(lrs), both, section=f"{depth}.1", log=True, threshold="none stable")
+            c.passed = lf is None
+            rows.append(c)
         else:
             continue                                        # a depth the seed says nothing about
-        stable_01 = SEED_BN_LR in lrs and is_stable(arms[arm_name(depth, True, SEED_BN_LR)])
-        r01 = arms[arm_name(depth, True, SEED_BN_LR)] if SEED_BN_LR in lrs else None
-        state = ("not run" if r01 is None else "stable" if stable_01 else
-                 f"diverged at step {r01['diverged_at']}" if r01["diverged_at"] is not None else
-                 f"not stable (end loss {end_loss(r01):.3f})")
-        rows.append(Claim(f"{depth} layers, BN: η = {SEED_BN_LR:g} is stable (seed)",
-                          f"lr {SEED_BN_LR:g} {state}; largest stable lr with BN {_lr(lb)}"
-                          + (top if lb == max(lrs) else ""), f"lr {SEED_BN_LR:g} stable",
-                          stable_01 if r01 is not None else None, lb, section=f"{depth} (BN lr)"))
+        r01 = arms.get(arm_name(depth, True, SEED_BN_LR)) if SEED_BN_LR in lrs else None
+        state = ("not run" if r01 is None else f"diverged at step {r01['diverged_at']}"
+                 if r01["diverged_at"] is not None else f"end loss {end_loss(r01):.3f}")
+        loss01 = None if r01 is None or r01["diverged_at"] is not None else end_loss(r01)
+        rows.append(Claim.compare(f"{depth} layers, BN: η = {SEED_BN_LR:g} trains (seed): its end loss (last 10 % of "
+                                  f"{steps} steps)", loss01, "<", STABLE_LOSS,
+                                  f"lr {SEED_BN_LR:g} {state}; largest BN lr that trains {_lr(lb)}"
+                                  + (top if lb == max(lrs) else ""), section=f"{depth}.2"))
         (plr, psteps), (blr, bsteps) = best_run(arms, depth, False, lrs, target), best_run(arms, depth, True, lrs, target)
         where = (f"no BN {'never' if psteps is None else f'step {psteps}'} (lr {_lr(plr)}), "
                  f"BN {'never' if bsteps is None else f'step {bsteps}'} (lr {_lr(blr)})")
@@ -255,26 +295,33 @@ def claims(cfg, arms):
         text = "not measurable (neither reached it)" if kind is None else f"{prefix[kind]}{ratio:.2g}×"
         if depth in SEED_TABLE:
             lo, hi = SEED_TABLE[depth][1]
-            rows.append(Claim(f"{depth} layers: BN reaches {target:.0%} held-out accuracy ~{lo}-{hi}× sooner (seed), "
-                              "each net at its best lr", f"{where}: {text}",
-                              f"{lo / BAND_SLACK:.3g} … {hi * BAND_SLACK:.3g}× (the band ×/÷ {BAND_SLACK:g})",
-                              band_verdict(ratio, kind, (lo, hi)), ratio, section=f"{depth} (speedup)"))
+            band = (lo / BAND_SLACK, hi * BAND_SLACK)
+            # NOTE: a bound is no value: the claim is then judged PASS/FAIL/undecided by band_verdict alone
+            c = Claim.compare(f"{depth} layers: BN reaches {target:.0%} held-out accuracy ~{lo}-{hi}× sooner (seed), "
+                              "each net at its best lr: steps(no BN) / steps(BN)", ratio if kind == "exact" else None,
+                              "between", band, f"{where}: {text}", section=f"{depth}.3", log=True)
+            c.passed = band_verdict(ratio, kind, (lo, hi))
+            rows.append(c)
         else:
-            rows.append(Claim(f"{depth} layers: BN 'enables training': it reaches {target:.0%}, no BN does not",
-                              f"{where}", f"BN reaches {target:.0%}, no BN never",
-                              bsteps is not None and psteps is None, ratio, section=f"{depth} (speedup)"))
+            c = Claim.compare(f"{depth} layers: BN 'enables training': it reaches {target:.0%}, no BN does not",
+                              None, ">=", 1, where, section=f"{depth}.3", threshold=f"BN reaches {target:.0%}, "
+                              "no BN never")
+            c.passed = bsteps is not None and psteps is None
+            rows.append(c)
     known = [d for d in cfg["depths"] if d in SEED_TABLE]
     if len(known) >= 2:
         shallow, deep = min(known), max(known)
         a, b = largest[shallow], largest[deep]
-        claim = (f"without BN the largest stable lr falls ≥ {TREND:g}× from {shallow} to {deep} layers "
-                 f"(seed: {SEED_TABLE[shallow][0] / SEED_TABLE[deep][0]:g}×)")
+        claim = (f"without BN the largest stable (not diverging) lr falls from {shallow} to {deep} layers: "
+                 f"{shallow} / {deep} (seed: {SEED_TABLE[shallow][0] / SEED_TABLE[deep][0]:g}×)")
         if a is None or b is None:
-            rows.append(Claim(claim, f"{shallow}: {_lr(a)}, {deep}: {_lr(b)}", f"≥ {TREND:g}×",
-                              a is not None and b is None, None, section="trend"))
+            c = Claim.compare(claim, None, ">=", TREND, f"{shallow}: {_lr(a)}, {deep}: {_lr(b)}", section="trend",
+                              log=True)
+            c.passed = a is not None and b is None
+            rows.append(c)
         else:
-            rows.append(Claim(claim, f"{shallow}: {a:g}, {deep}: {b:g}: {a / b:g}×", f"≥ {TREND:g}×",
-                              a / b >= TREND, a / b, section="trend"))
+            rows.append(Claim.compare(claim, a / b, ">=", TREND, f"{shallow}: {a:g}, {deep}: {b:g}: {a / b:g}×",
+                                      section="trend", log=True))
     return rows
 
 
@@ -389,14 +436,29 @@ def figures(cfg, arms, out):
         ax.legend(fontsize=8, loc="lower right")
     fig.axes[0].set_ylabel(f"accuracy, first {cfg['eval_size']} test images")
     save_figure(fig, out, "curves.png", 90)
-    return ["accuracy_grid.png", "largest_lr.png", "curves.png"]
+    names = ["accuracy_grid.png", "largest_lr.png", "curves.png"]
+
+    grad = next((r for a, r in arms.items() if a.startswith("grad_init_d")), None)
+    if grad is not None:                                   # the gradient norms per layer at init
+        fig = new_figure((6.5, 4))
+        ax = fig.subplots()
+        for bn in (False, True):
+            g = grad["grad_norms"]["bn" if bn else "plain"]
+            ax.semilogy(np.arange(1, len(g) + 1), g, "o-", ms=3, color=COLORS[bn], label=LABELS[bn])
+        ax.set_xlabel("linear layer (1 = input side)")
+        ax.set_ylabel("‖∂L/∂W‖ at init (batch of step 0)")
+        ax.set_title(f"{grad['depth']} hidden layers: weight-gradient norm per layer at init", fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+        names.append(save_figure(fig, out, "grad_init.png", 90))
+    return names
 
 
 EXPERIMENT = Experiment(
     name="depth_lr",
     title="Seed 001's learning-rate table: the largest stable lr vs depth, with and without BatchNorm",
     paper="Seed 001 (internal covariate shift page), '1. Necessitates Lower Learning Rates' (no source given)",
-    protocol="— (none: seed 001; the protocol is the docstring of lab/experiments/depth_lr.py)",
+    protocol="§6",
     modes=MODES, train=train, claims=claims, figures=figures,
     summary="Plain ReLU MLPs (width 100, He init) of several depths on MNIST, with and without BatchNorm, trained "
             "with SGD at every lr of a half-decade grid: the largest stable lr per depth and the steps to 90 % "

@@ -1,18 +1,19 @@
 """Karpathy, makemore part 3: activation, gradient and update:data diagnostics of a deep tanh MLP.
 
-    tinygrad-norm run diagnostics            # PROTOCOLS §7.2 reproduction: 1000 steps
+    tinygrad-norm run diagnostics            # docs/protocols.md §8: 1000 steps
     tinygrad-norm run diagnostics --quick    # 300 steps: every effect's direction
     tinygrad-norm run diagnostics --full     # 5000 steps
 
-The protocol (PROTOCOLS §7.2, "Reproduction for tinygrad_norm"):
+The protocol (docs/protocols.md §8):
 
     data       names.txt is not available here, so MNIST (as §7.2 allows), standardized
                ((x/255 − 0.1307) / 0.3081) so the first layer sees unit-variance inputs,
                as Karpathy's embeddings C ~ N(0, 1) are. Batch 32, shuffled.
     nets       Karpathy's "PyTorch-ified" net with 784 inputs: 5 × [Linear(·, 100) → (BN) → Tanh],
                then Linear(100, 10) → (BN); 6 Linear layers. His init: W ~ N(0, 1)/√fan_in
-               times the gain 5/3 on every Linear but the last; the last layer is made
-               "less confident": BN's γ × 0.1 with BN, W × 0.1 without. With BN the Linear
+               times the gain 5/3 on every Linear (with BN the output Linear too, as his
+               notebook); the last layer is made "less confident": BN's γ × 0.1 with BN,
+               W × 0.1 (instead of the gain) without. With BN the Linear
                layers have no bias (β replaces it); without BN they have a zero bias.
     arms       bn          BN, gain 5/3 (his net)
                bn_gain1    BN, gain 1   (BN makes the gain matter much less)
@@ -25,7 +26,7 @@ The protocol (PROTOCOLS §7.2, "Reproduction for tinygrad_norm"):
                per weight matrix std(grad)/std(W); histograms of all three at the last
                diagnostic step; and at every step log10(lr·std(grad)/std(W)) per weight matrix.
 
-The claims are §7.2's invariants for the BN net after training: < 5 % saturated and
+The claims are the lecture's invariants (docs/protocols.md §8) for the BN net after training: < 5 % saturated and
 Tanh std 0.6–0.7 in every layer, gradient std within 2× across layers, update:data
 ratios within 10^−3.5 … 10^−2; and without BN at gain 1 the Tanh std decays with depth.
 NOTE: Karpathy's own BatchNorm1d normalizes with the unbiased variance; ours (PyTorch's)
@@ -48,7 +49,7 @@ from ..experiment import Claim, Experiment
 COMMON = dict(lr=0.1, batch_size=32, hidden=100, layers=6, gain=5 / 3, last_scale=0.1, bins=50,
               checkpoint_every=500)
 MODES = {
-    "default": dict(COMMON, steps=1000, diag_every=100),    # PROTOCOLS §7.2: 1000 steps
+    "default": dict(COMMON, steps=1000, diag_every=100),    # docs/protocols.md §8: 1000 steps
     "full": dict(COMMON, steps=5000, diag_every=250),
     "quick": dict(COMMON, steps=300, diag_every=100),
 }
@@ -70,7 +71,9 @@ def karpathy_mlp(bn, gain, hidden=100, layers=6, inputs=784, classes=10, last_sc
         last = i == layers - 1
         lin = nn.Linear(fan_in, fan_out, bias=not bn)
         w = rng.standard_normal((fan_out, fan_in)) / np.sqrt(fan_in)
-        w *= last_scale if (last and not bn) else (1.0 if last else gain)
+        # NOTE: as the notebook (`for layer in layers[:-1]: layer.weight *= gain`): with BN the last
+        # module is the BatchNorm, so every Linear gets the gain; without BN the last Linear gets ×0.1.
+        w *= last_scale if (last and not bn) else gain
         lin.weight._data[...] = w.astype(np.float32)
         if not bn:
             lin.bias._data[...] = 0
@@ -146,7 +149,7 @@ def train_network(lab, cfg, arm, bn, gain, x, y):
                                 ("saturated", "output", "saturated"), ("grad_mean", "grad", "mean"),
                                 ("grad_std", "grad", "std")):
             curves[key].append([mon.history[n][what][stat][0] for n in mon.names])
-        curves["grad_data"].append([float(g.std() / w.numpy().std()) for g, w in zip(grads, weights)])
+        curves["grad_data"].append([float(g.std() / w.detach().numpy().std()) for g, w in zip(grads, weights)])
 
     return lab.train(arm, model, optimizer, loader, steps=cfg["steps"],
                      loss_fn=lambda xb, yb: F.cross_entropy(model(xb), yb),
@@ -161,7 +164,7 @@ def _capture(model, captured, enabled):
     if enabled:
         for i, tanh in enumerate(m for m in model if isinstance(m, nn.Tanh)):
             def hook(module, args, out, i=i):
-                captured["act"][i] = out.numpy().copy()
+                captured["act"][i] = out.detach().numpy().copy()
 
                 def grad_hook(g):
                     captured["grad"][i] = g.numpy().copy()   # returns None: the gradient is unchanged
@@ -174,7 +177,7 @@ def _capture(model, captured, enabled):
             h.remove()
 
 
-# ------------------------------------------------------------------ claims (PROTOCOLS §7.2 invariants)
+# ------------------------------------------------------------------ claims (docs/protocols.md §8 invariants)
 
 def final_ratios(arm, tail=0.1):
     """Per weight matrix: the mean of log10(update:data) over the last `tail` of the steps."""
@@ -190,46 +193,50 @@ def _fmt(values, spec=".3f"):
     return ", ".join(format(v, spec) for v in values)
 
 
+def worst_in_band(values, band):
+    """The value of `values` nearest to (or farthest beyond) an edge of `band` = (lo, hi): all values lie
+    in the band if and only if this one does."""
+    lo, hi = band
+    return min(values, key=lambda v: min(v - lo, hi - v))
+
+
 def claims(cfg, arms):
     for name, arm in arms.items():
         if arm["diverged_at"] is not None:
-            return [Claim("every invariant of PROTOCOLS §7.2", f"{name} diverged at step {arm['diverged_at']}",
-                          "training completes", False, section="§7.2")]
+            return [Claim.compare("every invariant of docs/protocols.md §8", None, ">=", 0,
+                                  f"{name} diverged at step {arm['diverged_at']}", section="§8")]
     bn, plain1 = arms["bn"]["curves"], arms["plain_gain1"]["curves"]
     step = bn["step"][-1]
     sat, std, gstd = bn["saturated"][-1], bn["act_std"][-1], bn["grad_std"][-1]
-    rows = []
-    worst = max(sat)
-    rows.append(Claim(f"with BN, < 5 % of every Tanh layer's outputs saturated (|t| > 0.97) at step {step}",
-                      "per layer: " + _fmt([100 * s for s in sat], ".1f") + " %", "max < 5 %",
-                      worst < SATURATED_MAX, worst, section="sat"))
-    lo, hi = min(std), max(std)
-    rows.append(Claim(f"with BN, the Tanh-output std is 0.6–0.7 in every layer at step {step}",
-                      "per layer: " + _fmt(std), "0.6 ≤ std ≤ 0.7", STD_RANGE[0] <= lo and hi <= STD_RANGE[1],
-                      [lo, hi], section="std"))
+    rows = [Claim.compare(f"with BN, < 5 % of every Tanh layer's outputs saturated (|t| > 0.97) at step {step}: "
+                          "the largest fraction", max(sat), "<", SATURATED_MAX,
+                          "per layer: " + _fmt([100 * s for s in sat], ".1f") + " %", section="sat",
+                          threshold="< 5 %"),
+            Claim.compare(f"with BN, the Tanh-output std is 0.6–0.7 in every layer at step {step}",
+                          worst_in_band(std, STD_RANGE), "between", STD_RANGE, "per layer: " + _fmt(std),
+                          section="std")]
     spread = max(gstd) / min(gstd)
-    rows.append(Claim(f"with BN, the std of ∂L/∂(Tanh output) is within 2× across layers at step {step}",
-                      "per layer: " + _fmt(gstd, ".2e") + f"; max/min {spread:.2f}", "max/min ≤ 2",
-                      spread <= GRAD_SPREAD_MAX, spread, section="grad"))
+    rows.append(Claim.compare(f"with BN, the std of ∂L/∂(Tanh output) is within 2× across layers at step {step}: "
+                              "max/min", spread, "<=", GRAD_SPREAD_MAX,
+                              "per layer: " + _fmt(gstd, ".2e") + f"; max/min {spread:.2f}", section="grad",
+                              log=True))
     ratios = final_ratios(arms["bn"])
     hidden, output = ratios[:-1], ratios[-1]
-    ok = all(RATIO_RANGE[0] <= r <= RATIO_RANGE[1] for r in hidden)
-    rows.append(Claim("with BN, log10(lr·std(grad)/std(W)) of every hidden weight matrix is within −3.5 … −2 "
-                      "(mean over the last 10 % of the steps)", "W1…W5: " + _fmt(hidden, ".2f"),
-                      "−3.5 ≤ r ≤ −2", ok, hidden, section="update (hidden)"))
-    # NOTE: §7.2's own numbers put the output weight above −2 too: grad:data 1.16e-1 × lr 0.1 = 10^−1.94.
-    rows.append(Claim("with BN, the same for the output weight matrix (§7.2's own grad:data 1.16e-1 × lr 0.1 "
-                      "gives 10^−1.94)", f"W6: {output:.2f}", "−3.5 ≤ r ≤ −2",
-                      RATIO_RANGE[0] <= output <= RATIO_RANGE[1], output, section="update (output)"))
+    rows.append(Claim.compare("with BN, log10(lr·std(grad)/std(W)) of every hidden weight matrix is within −3.5 … −2 "
+                              "(mean over the last 10 % of the steps)", worst_in_band(hidden, RATIO_RANGE), "between",
+                              RATIO_RANGE, "W1…W5: " + _fmt(hidden, ".2f"), section="update (hidden)"))
+    rows.append(Claim.compare("with BN, the same for the output weight matrix W6 (gain 5/3 as in the notebook)",
+                              output, "between", RATIO_RANGE, f"W6: {output:.2f}", section="update (output)"))
     s0 = plain1["act_std"][0]
-    decays = all(b < a for a, b in zip(s0[:-1], s0[1:]))
-    rows.append(Claim("without BN at gain 1, the Tanh-output std decays with depth (at init, step 0)",
-                      "per layer: " + _fmt(s0) + f"; last/first {s0[-1] / s0[0]:.2f}",
-                      "strictly decreasing layer to layer", decays, s0[-1] / s0[0], section="decay"))
+    steps_down = [b / a for a, b in zip(s0[:-1], s0[1:])]          # < 1 at every layer: decays
+    rows.append(Claim.compare("without BN at gain 1, the Tanh-output std decays with depth (at init, step 0): "
+                              "the largest layer-to-layer ratio", max(steps_down), "<", 1.0,
+                              "per layer: " + _fmt(s0) + f"; last/first {s0[-1] / s0[0]:.2f}", section="decay",
+                              threshold="< 1 (strictly decreasing)"))
     gap = max(abs(a - b) for a, b in zip(std, arms["bn_gain1"]["curves"]["act_std"][-1]))
-    rows.append(Claim("with BN the statistics stop depending on the gain: Tanh std at gain 5/3 vs 1, "
-                      f"largest difference over layers at step {step}", f"{gap:.3f}",
-                      "≤ 0.05 (ours; §7.2 gives none)", gap <= 0.05, gap, section="gain"))
+    rows.append(Claim.compare("with BN the statistics stop depending on the gain: Tanh std at gain 5/3 vs 1, "
+                              f"largest difference over layers at step {step}", gap, "<=", 0.05, f"{gap:.3f}",
+                              section="gain", threshold="≤ 0.05 (ours)"))
     return rows
 
 
@@ -322,7 +329,7 @@ EXPERIMENT = Experiment(
     title="Karpathy, makemore part 3: activation, gradient and update:data diagnostics with and without BN",
     paper="A. Karpathy, \"Building makemore Part 3: Activations & Gradients, BatchNorm\" (Neural Networks: "
           "Zero to Hero, 2022), notebook makemore_part3_bn.ipynb",
-    protocol="§7.2",
+    protocol="§8",
     modes=MODES, train=train, claims=claims, figures=figures,
     summary="6-layer tanh MLP of width 100 (Karpathy's init: gain 5/3, last layer ×0.1) on standardized MNIST "
             "(names.txt is not available), batch 32, SGD lr 0.1, with and without BatchNorm and at gains 5/3 "

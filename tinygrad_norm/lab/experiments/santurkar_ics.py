@@ -1,11 +1,11 @@
 """Santurkar et al. 2018, Fig. 3(b): internal covariate shift in a deep linear network.
 
-    tinygrad-norm run santurkar_ics            # the paper's scale: 10K full-batch steps (PROTOCOLS §2.3 b)
+    tinygrad-norm run santurkar_ics            # the paper's scale: 10K full-batch steps (docs/protocols.md §2)
     tinygrad-norm run santurkar_ics --quick    # 1K steps: the direction of every effect
 
 Does BatchNorm reduce internal covariate shift? Santurkar et al. measure it
 directly (Def. 2.1, `tn.lab.ics`): how much the gradient of layer i changes when
-the layers before it take their step. The protocol (PROTOCOLS §2.1, §2.3 b):
+the layers before it take their step. The protocol (docs/protocols.md §2):
 
     data       x ~ N(0, I₁₀), 1000 samples = one full batch; target y = A x with
                A a 10×10 matrix of i.i.d. N(0, 1) entries.
@@ -14,13 +14,20 @@ the layers before it take their step. The protocol (PROTOCOLS §2.1, §2.3 b):
                layer but the last.
     training   full-batch gradient descent on the *sum* of squared errors,
                lr 1e-7 and 1e-6, 10,000 steps.
-    measured   every 250 steps, before the update, at layers #9 and #17: ‖G − G'‖
-               and cos(G, G'); and the training loss.
+    measured   every 250 steps, before the update, at layers #9 and #17: ‖G‖,
+               ‖G − G'‖, the relative change ‖G − G'‖/‖G‖ and cos(G, G'); and the
+               training loss.
+    seeds      A and x come from `sub_seed(cfg, "data")` (or the setting data_seed),
+               the weights from the run's seed: a sweep tells the two draws apart.
 
-The claims (PROTOCOLS §2.5.2): BN does *not* reduce this ICS. At lr 1e-7 the
-standard net's cos stays > 0.99 while BN's median cos is < 0.5, and BN's
-‖G − G'‖ is ≥ 100× larger; at lr 1e-6 BN's layer-17 cos is below the standard
-net's; and still the BN net ends with a ≥ 1.5× lower loss at both lrs.
+The claims (docs/protocols.md §2): BN does *not* reduce this ICS. At lr 1e-7 the
+standard net's median cos before the loss plateau stays > 0.99 while BN's is
+< 0.5, BN's median ‖G − G'‖ is ≥ 100× the standard net's and its relative change
+≥ 10×; at lr 1e-6 BN's layer-17 cos before the plateau is below the standard
+net's by ≥ 0.2; and still the BN net ends with a ≥ 1.5× lower loss at both lrs.
+"Before the plateau": the probes until the loss has made 99 % of its descent.
+On the plateau G → 0 and cos → 1 for both nets, so a median over all of
+training mostly measures the time spent there.
 """
 import numpy as np
 
@@ -32,9 +39,10 @@ from ...tensor import Tensor, no_grad
 from ..ics import ics
 from ..probe import preserved
 from ..plotting import new_figure, save_figure
-from ..experiment import Claim, Experiment
+from ..experiment import Claim, Experiment, sub_seed
 
-COMMON = dict(depth=25, width=10, samples=1000, lrs=[1e-7, 1e-6], layers=[9, 17], checkpoint_every=1000)
+COMMON = dict(depth=25, width=10, samples=1000, lrs=[1e-7, 1e-6], layers=[9, 17], checkpoint_every=1000,
+              data_seed=None)                                # None: A and x from sub_seed(cfg, "data")
 MODES = {
     # the paper's scale (it is tiny): 10K full-batch steps, ICS every 250
     "default": dict(COMMON, steps=10000, probe_every=250),
@@ -42,6 +50,11 @@ MODES = {
     # a fraction of the steps; the ICS gap is there from the start
     "quick": dict(COMMON, steps=1000, probe_every=50),
 }
+
+
+# thresholds (docs/protocols.md §2): BN/standard ratios of ‖G − G'‖ and of ‖G − G'‖/‖G‖; the margin of
+# "below" in cos; the fraction of the loss's descent after which a net is "on its plateau"
+L2_RATIO, REL_RATIO, COS_MARGIN, PLATEAU = 100.0, 10.0, 0.2, 0.99
 
 
 def deep_linear_net(cfg, bn):
@@ -68,8 +81,9 @@ def arm_name(bn, lr):
 
 def full_batch(cfg):
     """The one full batch (x, Ax): x ~ N(0, I) of (samples, width), A (width × width) i.i.d. N(0, 1),
-    both from numpy's generator seeded with cfg["seed"] (float64)."""
-    rng = np.random.default_rng(cfg["seed"])
+    both from numpy's generator seeded with `sub_seed(cfg, "data")` (float64): the data has a seed of
+    its own, apart from the weights' (the run's seed)."""
+    rng = np.random.default_rng(sub_seed(cfg, "data"))
     A = rng.standard_normal((cfg["width"], cfg["width"]))
     x = rng.standard_normal((cfg["samples"], cfg["width"]))
     return Tensor(x), Tensor(x @ A.T)
@@ -86,14 +100,14 @@ def train(lab, cfg):
 
 def train_network(lab, cfg, bn, lr, batch):
     """Full-batch GD of one net at one lr, measuring ICS at the watched layers every `probe_every` steps."""
-    manual_seed(cfg["seed"])                                      # the same init stream for every net
+    manual_seed(sub_seed(cfg, "init"))                            # the same init stream for every net
     model = deep_linear_net(cfg, bn)
     optimizer = SGD(model.parameters(), lr=lr)
     linears = [name for name, m in model.named_modules() if isinstance(m, nn.Linear)]
     watched = {k: linears[k - 1] for k in cfg["layers"]}          # the paper counts layers from 1
     curves = {"step": [], "loss": []}
     for k in watched:
-        curves[f"l2_{k}"], curves[f"cos_{k}"] = [], []
+        curves[f"l2_{k}"], curves[f"cos_{k}"], curves[f"norm_{k}"] = [], [], []
 
     def evaluate(step, _):
         shift = ics(model, sum_of_squares, batch, lr, layers=list(watched.values()))
@@ -102,6 +116,7 @@ def train_network(lab, cfg, bn, lr, batch):
         for k, name in watched.items():
             curves[f"l2_{k}"].append(shift[name]["l2"])
             curves[f"cos_{k}"].append(shift[name]["cos"])
+            curves[f"norm_{k}"].append(shift[name]["norm"])
 
     return lab.train(arm_name(bn, lr), model, optimizer, lambda step: batch, steps=cfg["steps"],
                      loss_fn=lambda x, y: sum_of_squares(model(x), y), evaluate=evaluate,
@@ -115,48 +130,96 @@ def full_batch_loss(model, batch):
         return float(sum_of_squares(model(batch[0]), batch[1]).item())
 
 
-# ------------------------------------------------------------------ claims (PROTOCOLS §2.5.2)
+# ------------------------------------------------------------------ claims (docs/protocols.md §2)
+
+def _array(values):
+    return np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+
 
 def _median(values):
-    v = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+    v = _array(values)
     return float(np.nanmedian(v)) if np.any(np.isfinite(v)) else float("nan")
+
+
+def before_plateau(curves, fraction=PLATEAU):
+    """A mask over the probes: those whose loss is still above min + (1 − fraction)·(loss₀ − min), i.e. the
+    probes before the loss has made `fraction` of its descent (all of them if it did not descend).
+
+    NOTE: on the plateau the gradients vanish (G → 0) and cos(G, G') → 1 for either net, so a median
+    over all of training mostly measures the time spent there (docs/protocols.md §2)."""
+    loss = _array(curves["loss"])
+    low, start = np.nanmin(loss), loss[0]
+    if not start > low:
+        return np.ones(len(loss), bool)
+    return loss > low + (1 - fraction) * (start - low)
+
+
+def _pre(curves, key):
+    """The median of curves[key] over the probes before the plateau, and the last such step."""
+    mask = before_plateau(curves)
+    v = _array(curves[key])[mask]
+    last = int(np.array(curves["step"])[mask][-1])
+    return (float(np.nanmedian(v)) if np.any(np.isfinite(v)) else float("nan")), last
+
+
+def relative_change(curves, k):
+    """‖G − G'‖ / ‖G‖ at layer k, per probe (NaN where ‖G‖ = 0)."""
+    l2, norm = _array(curves[f"l2_{k}"]), _array(curves[f"norm_{k}"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(norm > 0, l2 / norm, np.nan).tolist()
 
 
 def claims(cfg, arms):
     diverged = [f"{a} diverged at step {r['diverged_at']}" for a, r in arms.items() if r["diverged_at"] is not None]
     if diverged:
-        return [Claim("every claim of PROTOCOLS §2.5.2", "; ".join(diverged), "training completes", False,
-                      section="§2.5.2")]
+        return [Claim.compare("every claim of docs/protocols.md §2", None, ">=", 0, "; ".join(diverged),
+                              section="§2")]
     lo, hi = min(cfg["lrs"]), max(cfg["lrs"])
     last = cfg["layers"][-1]
+    layers = cfg["layers"]
 
-    def med(bn, lr, what, k):
-        return _median(arms[arm_name(bn, lr)]["curves"][f"{what}_{k}"])
+    def curves(bn, lr):
+        c = dict(arms[arm_name(bn, lr)]["curves"])
+        for k in layers:
+            c[f"rel_{k}"] = relative_change(c, k)
+        return c
+
+    def pre(bn, lr, what, k):
+        return _pre(curves(bn, lr), f"{what}_{k}")
 
     rows = []
-    plain_cos = [med(False, lo, "cos", k) for k in cfg["layers"]]
-    bn_cos = [med(True, lo, "cos", k) for k in cfg["layers"]]
-    rows.append(Claim(f"lr {lo:g}: the standard net's median cos(G, G') > 0.99 at layers "
-                      + " and ".join(f"#{k}" for k in cfg["layers"]),
-                      ", ".join(f"#{k}: {c:.4f}" for k, c in zip(cfg["layers"], plain_cos)), "> 0.99 at each",
-                      all(c > 0.99 for c in plain_cos), min(plain_cos), section="2 (plain cos)"))
-    rows.append(Claim(f"lr {lo:g}: BN's median cos(G, G') < 0.5 at the same layers (more ICS with BN)",
-                      ", ".join(f"#{k}: {c:.3f}" for k, c in zip(cfg["layers"], bn_cos)), "< 0.5 at each",
-                      all(c < 0.5 for c in bn_cos), max(bn_cos), section="2 (BN cos)"))
-    ratios = [med(True, lo, "l2", k) / med(False, lo, "l2", k) for k in cfg["layers"]]
-    rows.append(Claim(f"lr {lo:g}: BN's median ‖G − G'‖ ≥ 100× the standard net's",
-                      ", ".join(f"#{k}: {med(True, lo, 'l2', k):.3g} vs {med(False, lo, 'l2', k):.3g} ({r:.0f}×)"
-                                for k, r in zip(cfg["layers"], ratios)),
-                      "≥ 100× at each", all(r >= 100 for r in ratios), min(ratios), section="2 (‖G − G'‖)"))
-    cb, cp = med(True, hi, "cos", last), med(False, hi, "cos", last)
-    rows.append(Claim(f"lr {hi:g}: BN's median cos(G, G') at layer #{last} is below the standard net's",
-                      f"BN {cb:.3f}, standard {cp:.3f}", "BN < standard", cb < cp, cb - cp,
-                      section=f"2 (lr {hi:g})"))
-    for lr in (hi, lo):
+    plain = {k: pre(False, lo, "cos", k) for k in layers}
+    rows.append(Claim.compare(f"lr {lo:g}: the standard net's median cos(G, G') before the loss plateau > 0.99 at "
+                              + " and ".join(f"#{k}" for k in layers) + " (the lower one)",
+                              min(c for c, _ in plain.values()), ">", 0.99,
+                              ", ".join(f"#{k}: {c:.4f}" for k, (c, _) in plain.items())
+                              + f" (probes to step {plain[layers[0]][1]})", section="1"))
+    bnc = {k: pre(True, lo, "cos", k) for k in layers}
+    rows.append(Claim.compare(f"lr {lo:g}: BN's median cos(G, G') before the plateau < 0.5 at the same layers (the "
+                              "higher one): more ICS with BN", max(c for c, _ in bnc.values()), "<", 0.5,
+                              ", ".join(f"#{k}: {c:.3f}" for k, (c, _) in bnc.items())
+                              + f" (probes to step {bnc[layers[0]][1]})", section="2"))
+    for what, bound, section, name in (("l2", L2_RATIO, "3", "‖G − G'‖"),
+                                       ("rel", REL_RATIO, "4", "relative change ‖G − G'‖/‖G‖")):
+        meds = {k: (_median(curves(True, lo)[f"{what}_{k}"]), _median(curves(False, lo)[f"{what}_{k}"]))
+                for k in layers}
+        ratios = {k: b / p if p > 0 else float("nan") for k, (b, p) in meds.items()}
+        finite = [r for r in ratios.values() if np.isfinite(r)]
+        rows.append(Claim.compare(f"lr {lo:g}: BN's median {name} / the standard net's (the lower of the layers)",
+                                  min(finite) if len(finite) == len(ratios) else None, ">=", bound,
+                                  ", ".join(f"#{k}: {b:.3g} vs {p:.3g} ({ratios[k]:.3g}×)" for k, (b, p) in meds.items()),
+                                  section=section, log=True))
+    (cb, sb), (cp, sp) = pre(True, hi, "cos", last), pre(False, hi, "cos", last)
+    rows.append(Claim.compare(f"lr {hi:g}: BN's median cos(G, G') at layer #{last} before the plateau is below the "
+                              "standard net's: BN − standard", cb - cp, "<=", -COS_MARGIN,
+                              f"BN {cb:.3f} (to step {sb}), standard {cp:.3f} (to step {sp}); over all probes "
+                              f"{_median(curves(True, hi)[f'cos_{last}']):.3f} vs "
+                              f"{_median(curves(False, hi)[f'cos_{last}']):.3f}", section="5"))
+    for lr, section in ((hi, "6"), (lo, "7")):
         lp, lb = arms[arm_name(False, lr)]["curves"]["loss"][-1], arms[arm_name(True, lr)]["curves"]["loss"][-1]
-        rows.append(Claim(f"lr {lr:g}: BN still ends with a ≥ 1.5× lower loss (step {cfg['steps']})",
-                          f"standard {lp:.4g}, BN {lb:.4g}: {lp / lb:.2f}×", "ratio ≥ 1.5", lp / lb >= 1.5, lp / lb,
-                          section=f"2 (loss, lr {lr:g})"))
+        rows.append(Claim.compare(f"lr {lr:g}: BN still ends with a lower loss (step {cfg['steps']}): standard / BN",
+                                  lp / lb if lb > 0 else None, ">=", 1.5, f"standard {lp:.4g}, BN {lb:.4g}: "
+                                  f"{lp / lb:.2f}×", section=section, log=True))
     return rows
 
 
@@ -165,8 +228,8 @@ def claims(cfg, arms):
 def figures(cfg, arms, out):
     colors = {False: "tab:red", True: "tab:blue"}
     styles = dict(zip(cfg["layers"], ["-", "--", ":"]))
-    fig = new_figure((13, 7))
-    axes = fig.subplots(len(cfg["lrs"]), 3, squeeze=False)
+    fig = new_figure((17, 7))
+    axes = fig.subplots(len(cfg["lrs"]), 4, squeeze=False)
     for row, lr in zip(axes, sorted(cfg["lrs"])):
         for bn in (False, True):
             c = arms[arm_name(bn, lr)]["curves"]
@@ -175,10 +238,19 @@ def figures(cfg, arms, out):
             for k in cfg["layers"]:
                 row[1].plot(c["step"], c[f"cos_{k}"], color=colors[bn], ls=styles[k], label=f"{label}, layer #{k}")
                 row[2].semilogy(c["step"], c[f"l2_{k}"], color=colors[bn], ls=styles[k], label=f"{label}, layer #{k}")
+                if f"norm_{k}" in c:
+                    row[3].semilogy(c["step"], relative_change(c, k), color=colors[bn], ls=styles[k],
+                                    label=f"{label}, layer #{k}")
+            if any(f"norm_{k}" in c for k in cfg["layers"]):
+                mask = before_plateau(c)
+                end = np.array(c["step"])[mask][-1]
+                for ax in row:
+                    ax.axvline(end, color=colors[bn], lw=0.6, ls=":")
         row[0].set_title(f"training loss (sum of squares), lr {lr:g}")
         row[1].set_title(f"cos(G, G'), lr {lr:g}")
         row[1].set_ylim(-1.05, 1.05)
         row[2].set_title(f"‖G − G'‖, lr {lr:g}")
+        row[3].set_title(f"‖G − G'‖ / ‖G‖, lr {lr:g} (dotted: plateau reached)", fontsize=9)
         for ax in row:
             ax.grid(alpha=0.3)
             ax.set_xlabel("step")

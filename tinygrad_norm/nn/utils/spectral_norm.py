@@ -21,6 +21,7 @@ import numpy as np
 from ...random import generator
 from ...tensor import Tensor, no_grad
 from ..module import Parameter
+from ._hooks import check_not_applied, remove_hook
 
 __all__ = ["SpectralNorm", "spectral_norm", "remove_spectral_norm"]
 
@@ -54,7 +55,7 @@ class SpectralNorm:
         v = getattr(module, self.name + "_v")
         weight_mat = self.reshape_weight_to_matrix(weight)
         if do_power_iteration:
-            W = weight_mat.numpy()
+            W = weight_mat.detach().numpy()
             u_arr, v_arr = u._data, v._data
             for _ in range(self.n_power_iterations):
                 # NOTE: in place, so the buffers (and state_dict) carry the new vectors.
@@ -79,9 +80,7 @@ class SpectralNorm:
 
     @staticmethod
     def apply(module, name, n_power_iterations, dim, eps):
-        for hook in module._forward_pre_hooks.values():
-            if isinstance(hook, SpectralNorm) and hook.name == name:
-                raise RuntimeError(f"Cannot register two spectral_norm hooks on the same parameter {name}")
+        check_not_applied(module, SpectralNorm, name, "spectral_norm")
         fn = SpectralNorm(name, n_power_iterations, dim, eps)
         weight = module._parameters.get(name)
         if weight is None:
@@ -117,9 +116,4 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
 def remove_spectral_norm(module, name="weight"):
     """Undo spectral_norm: `module.<name>` becomes a Parameter holding
     <name>_orig / σ with the stored u, v."""
-    for k, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, SpectralNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    return remove_hook(module, SpectralNorm, name, "spectral_norm")

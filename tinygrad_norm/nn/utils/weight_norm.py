@@ -11,6 +11,7 @@ data-dependent initialization (as in PyTorch). Autograd derives the paper's
 gradients from the composition: ∇g = ∇w·v/‖v‖, ∇v = (g/‖v‖)·(I − ww'/‖w‖²)∇w.
 """
 from ..module import Parameter
+from ._hooks import check_not_applied, remove_hook
 
 __all__ = ["WeightNorm", "weight_norm", "remove_weight_norm", "norm_except_dim"]
 
@@ -43,9 +44,7 @@ class WeightNorm:
 
     @staticmethod
     def apply(module, name, dim):
-        for hook in module._forward_pre_hooks.values():
-            if isinstance(hook, WeightNorm) and hook.name == name:
-                raise RuntimeError(f"Cannot register two weight_norm hooks on the same parameter {name}")
+        check_not_applied(module, WeightNorm, name, "weight_norm")
         fn = WeightNorm(name, dim)
         weight = getattr(module, name)
         if not isinstance(weight, Parameter):
@@ -88,9 +87,4 @@ def weight_norm(module, name="weight", dim=0):
 def remove_weight_norm(module, name="weight"):
     """Undo weight_norm: `module.<name>` becomes a plain Parameter again
     (holding g · v/‖v‖)."""
-    for k, hook in module._forward_pre_hooks.items():
-        if isinstance(hook, WeightNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    return remove_hook(module, WeightNorm, name, "weight_norm")
