@@ -96,7 +96,7 @@ VERDICTS = {"16.1": "holds", "16.2": "holds", "16.3": "fails", "16.4": "holds", 
 @needs_mnist
 @pytest.mark.paper
 def test_default_protocol_over_seeds(tmp_path, monkeypatch):
-    """`tinygrad-norm sweep sharpness --seeds 0-4` (≈ 25 min on one worker)."""
+    """`tinygrad-norm sweep sharpness --seeds 0-4` (≈ 35 min on one worker of a busy 2-core machine)."""
     monkeypatch.setenv("TINYGRAD_NORM_DATA", MNIST_DIR)
     (summary,) = lab.sweep("sharpness", seeds=range(5), mode="default", out=tmp_path, workers=1,
                            progress=False, stream=False)

@@ -184,12 +184,12 @@ def claims(cfg, arms):
     conv = all(all(a["curves"]["converged"]) for a in arms.values())
     rows.append(Claim("Lanczos converged (relative residual ≤ tol) at every measurement",
                       f"iterations per measurement ≤ {max(max(i) for a in arms.values() for i in a['curves']['iterations'])}",
-                      "all converged", conv, section="16", kind="check"))
+                      "all converged", conv, section="16 (Lanczos)", kind="check"))
     drops = [a["curves"]["loss"][-1] < a["initial_loss"] for a in arms.values() if a["curves"]["loss"]]
     rows.append(Claim("full-batch GD lowers the loss of both nets (final < initial)",
                       ", ".join(f"{n} {a['initial_loss']:.4f} → {a['curves']['loss'][-1]:.4f}"
                                 for n, a in arms.items() if a["curves"]["loss"]),
-                      "final < initial", bool(drops) and all(drops), section="16", kind="check"))
+                      "final < initial", bool(drops) and all(drops), section="16 (loss)", kind="check"))
     return rows
 
 
