@@ -146,7 +146,7 @@ def equality_check(lab, cfg, data):
         batches = Batches(x, y, cfg["small_batch"], sub_seed(cfg, "order"))
         arm = f"equal_{norm}"
         arms[arm] = train_arm(lab, cfg, arm, model, optimizer, batches, cfg["equality_steps"], data)
-        weights[norm] = np.concatenate([m.weight.numpy().ravel() for m in model.modules()
+        weights[norm] = np.concatenate([m.weight.detach().numpy().ravel() for m in model.modules()
                                         if isinstance(m, nn.Linear)])
     arms["equal_brn"]["curves"]["max_weight_diff"] = float(np.abs(weights["bn"] - weights["brn"]).max())
     return arms
