@@ -96,8 +96,9 @@ def _blas_controls():
 
 @contextmanager
 def blas_threads(n):
-    """numpy's OpenBLAS limited to n threads inside the block (best effort)."""
-    controls = _blas_controls()
+    """numpy's OpenBLAS limited to n threads inside the block (None: unchanged; best
+    effort: without OpenBLAS, or off Linux, nothing changes)."""
+    controls = _blas_controls() if n is not None else []
     before = [get() for get, _ in controls]
     for _, put in controls:
         put(int(n))
