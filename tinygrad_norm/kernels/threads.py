@@ -16,10 +16,8 @@ slower. Split once, the parts never wait for each other.
 NOTE: numba's workqueue threading layer must not be entered from two threads
 at once, so code run in parts calls the kernels' serial twins (`twin`).
 """
-import ctypes
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 # How many parts (threads) a large layer is split into ($TINYGRAD_NORM_THREADS).
@@ -47,6 +45,7 @@ def run_parts(fn, parts):
     if len(parts) == 1:
         return [fn(*parts[0])]
     if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor  # on first use: it is not free to import
         _pool = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix="tinygrad_norm")
 
     def in_part(n0, n1):
@@ -74,6 +73,7 @@ def _blas_controls():
     found once through /proc/self/maps (Linux; elsewhere none)."""
     global _blas
     if _blas is None:
+        import ctypes
         _blas = []
         try:
             with open("/proc/self/maps") as f:
