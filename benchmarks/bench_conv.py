@@ -85,16 +85,26 @@ class Floor:
 
 # ---------------------------------------------------------------- the engines
 
-def ours(kind, C=None, O=None, H=None):
+def engine(name):
+    """(nn, functional, optim, tensor(array, requires_grad), manual_seed) of "ours" or "torch":
+    the two APIs are the same, so one model definition serves both."""
+    if name == "torch":
+        import torch
+        return (torch.nn, torch.nn.functional, torch.optim,
+                lambda a, rg=False: torch.from_numpy(a).requires_grad_(rg), torch.manual_seed)
     import tinygrad_norm as tn
-    from tinygrad_norm import nn
-    from tinygrad_norm.nn import functional as F
-    tn.manual_seed(0)
+    return tn.nn, tn.nn.functional, tn.optim, lambda a, rg=False: tn.tensor(a, requires_grad=rg), tn.manual_seed
+
+
+def make(name, kind, C=None, O=None, H=None):
+    """The timed function: one Conv2d layer's forward + backward, or one CNN step."""
+    nn, F, optim, tensor, manual_seed = engine(name)
+    manual_seed(0)
     rng = np.random.default_rng(0)
     if kind == "layer":
         conv = nn.Conv2d(C, O, 3, padding=1)
-        x = tn.tensor(rng.standard_normal((BATCH, C, H, H), dtype=np.float32), requires_grad=C > 1)
-        g = rng.standard_normal((BATCH, O, H, H), dtype=np.float32)
+        x = tensor(rng.standard_normal((BATCH, C, H, H), dtype=np.float32), C > 1)
+        g = tensor(rng.standard_normal((BATCH, O, H, H), dtype=np.float32))
 
         def layer():
             x.grad = None
@@ -106,9 +116,9 @@ def ours(kind, C=None, O=None, H=None):
         return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU()]
     model = nn.Sequential(*block(1, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64), *block(64, 64),
                           nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3136, 10))
-    x = tn.tensor(rng.standard_normal((BATCH, 1, 28, 28), dtype=np.float32))
-    y = tn.tensor(rng.integers(0, 10, BATCH))
-    opt = tn.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = tensor(rng.standard_normal((BATCH, 1, 28, 28), dtype=np.float32))
+    y = tensor(rng.integers(0, 10, BATCH))
+    opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
     def step():
         opt.zero_grad()
@@ -117,35 +127,12 @@ def ours(kind, C=None, O=None, H=None):
     return step
 
 
+def ours(kind, C=None, O=None, H=None):
+    return make("ours", kind, C, O, H)
+
+
 def torch_fn(kind, C=None, O=None, H=None):
-    import torch
-    tnn = torch.nn
-    torch.manual_seed(0)
-    rng = np.random.default_rng(0)
-    if kind == "layer":
-        conv = tnn.Conv2d(C, O, 3, padding=1)
-        x = torch.from_numpy(rng.standard_normal((BATCH, C, H, H), dtype=np.float32)).requires_grad_(C > 1)
-        g = torch.from_numpy(rng.standard_normal((BATCH, O, H, H), dtype=np.float32))
-
-        def layer():
-            x.grad = None
-            conv.zero_grad()
-            conv(x).backward(g)
-        return layer
-
-    def block(i, o):
-        return [tnn.Conv2d(i, o, 3, padding=1), tnn.BatchNorm2d(o), tnn.ReLU()]
-    model = tnn.Sequential(*block(1, 32), *block(32, 32), tnn.MaxPool2d(2), *block(32, 64), *block(64, 64),
-                           tnn.MaxPool2d(2), tnn.Flatten(), tnn.Linear(3136, 10))
-    x = torch.from_numpy(rng.standard_normal((BATCH, 1, 28, 28), dtype=np.float32))
-    y = torch.from_numpy(rng.integers(0, 10, BATCH))
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-
-    def step():
-        opt.zero_grad()
-        tnn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    return step
+    return make("torch", kind, C, O, H)
 
 
 def memory_of(make):

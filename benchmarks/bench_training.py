@@ -187,10 +187,14 @@ def torch_step(name):
     return step
 
 
+CLOCK = time.perf_counter  # --cpu-time: time.process_time
+
+
 def torch_peer(name, steps, repeats):
     """PyTorch's step in seconds, the median from a child process; None without torch."""
+    cpu = ["--cpu-time"] if CLOCK is time.process_time else []
     out = subprocess.run([sys.executable, os.path.abspath(__file__), "--torch-worker", name,
-                          "--steps", str(steps), "--repeats", str(repeats)], capture_output=True, text=True)
+                          "--steps", str(steps), "--repeats", str(repeats)] + cpu, capture_output=True, text=True)
     if out.returncode != 0 or not out.stdout.strip():
         return None
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -207,7 +211,8 @@ def torch_worker(name, steps, repeats):
 def time_interleaved(fns, steps, repeats):
     """(median, minimum) seconds per call of each function, over `repeats` runs of
     `steps` calls each; the functions take turns, so all see the same machine load."""
-    return [(float(np.median(ts)), float(np.min(ts))) for ts in interleaved(fns, repeats, steps, warmup=3)]
+    return [(float(np.median(ts)), float(np.min(ts))) for ts in interleaved(fns, repeats, steps, warmup=3,
+                                                                           clock=CLOCK)]
 
 
 def profile(name, steps=50):
@@ -293,8 +298,14 @@ def main(argv=None):
     parser.add_argument("--ops", choices=sorted(MODELS), help="print the time inside each op of this model")
     parser.add_argument("--json", help="also write the results to this JSON file")
     parser.add_argument("--no-torch", action="store_true", help="do not time PyTorch even when installed")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="CPU seconds of the process instead of wall seconds (steadier on a loaded machine; "
+                             "meaningful with one thread: OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1)")
     parser.add_argument("--torch-worker", choices=sorted(MODELS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     if args.torch_worker:
         torch_worker(args.torch_worker, args.steps, args.repeats)
         return None

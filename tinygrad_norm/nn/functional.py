@@ -237,7 +237,7 @@ class Conv(Function):
             db, db_chunk = np.zeros(O, np.float64), np.empty(O, np.float64)
             for m0, m1, cols in _chunks(x, self.geometry, self.out_hw, groups, n0, n1, build=need_w):
                 gT = _scratch("out", (O, m1 - m0, P), x.dtype)
-                CK.batch_to_channels.serial(g3[m0:m1], gT, db_chunk)
+                TH.twin(CK.batch_to_channels)(g3[m0:m1], gT, db_chunk)
                 db += db_chunk
                 gTg = gT.reshape(groups, O // groups, -1)
                 if need_w:
@@ -246,8 +246,8 @@ class Conv(Function):
                     dwT += np.matmul(cols, gTg.transpose(0, 2, 1))
                 if col2im:
                     dcols = np.matmul(wg.transpose(0, 2, 1), gTg)
-                    CK.col2im.serial(dcols.reshape((C, kh, kw, m1 - m0) + self.out_hw), dx[m0:m1], H, W,
-                                     *self.geometry[2:])
+                    TH.twin(CK.col2im)(dcols.reshape((C, kh, kw, m1 - m0) + self.out_hw), dx[m0:m1], H, W,
+                                       *self.geometry[2:])
             return dwT, db
 
         dwT = db = None
@@ -290,7 +290,7 @@ def _correlate(x, wg, bias, geometry, y):
     def part(n0, n1):
         for m0, m1, cols in _chunks(x, geometry, (Ho, Wo), groups, n0, n1):
             out = np.matmul(wg, cols, out=_scratch("out", (groups, O // groups, cols.shape[2]), y.dtype))
-            CK.channels_to_batch.serial(out.reshape(O, m1 - m0, Ho * Wo), bias,
+            TH.twin(CK.channels_to_batch)(out.reshape(O, m1 - m0, Ho * Wo), bias,
                                         y[m0:m1].reshape(m1 - m0, O, Ho * Wo))
     TH.run_parts(part, TH.split(x.shape[0], y.size * geometry[0] * geometry[1]))
 
@@ -311,7 +311,7 @@ def _chunks(x, geometry, out_hw, groups, n0, n1, build=True):
             yield m0, m1, None
             continue
         cols = buffer[:per_sample * (m1 - m0)].reshape((C, kh, kw, m1 - m0) + out_hw)
-        CK.im2col.serial(x[m0:m1], cols, *geometry)
+        TH.twin(CK.im2col)(x[m0:m1], cols, *geometry)
         yield m0, m1, cols.reshape(groups, C // groups * kh * kw, -1)
 
 
