@@ -113,4 +113,8 @@ def test_default_protocol_verdicts_over_seeds(tmp_path):
     with mnist_data():
         summary, = lab.sweep("train_eval", seeds=range(5), mode="default", out=tmp_path, workers=1,
                              progress=False, stream=False)
-    assert {c["section"]: c["verdict"] for c in summary["claims"]} == te.EXPECTED_VERDICTS
+    verdicts = {c["section"]: c["verdict"] for c in summary["claims"]}
+    assert verdicts == {"11.1": "holds", "11.2": "holds", "11.3": "inconclusive", "11.4": "holds", "11.5": "holds",
+                        "11.6 (running)": "holds", "11.6 (AdaBN)": "holds", "11.7": "inconclusive",
+                        "11.8": "holds"}                                    # docs/lab.md, seeds 0-4
+    assert summary["checks"][0]["verdict"] == "holds"
