@@ -16,7 +16,7 @@ from tinygrad_norm import lab, models, nn
 from tinygrad_norm.lab.experiments import bjorck
 from tinygrad_norm.optim import SGD
 
-from lab_helpers import verdicts_over_seeds, MNIST_DIR, needs_mnist, quick_run
+from lab_helpers import verdicts_over_seeds, needs_mnist, quick_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 import tinygrad_norm as tn
-from tinygrad_norm import lab, nn
+from tinygrad_norm import nn
 from tinygrad_norm.lab.experiments import depth_lr as D
 
-from lab_helpers import verdicts_over_seeds, MNIST_DIR, needs_mnist, quick_run
+from lab_helpers import verdicts_over_seeds, needs_mnist, quick_run
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -10,7 +10,6 @@ import math
 import numpy as np
 import pytest
 
-from tinygrad_norm import lab
 from tinygrad_norm.lab.experiments import init
 
 from lab_helpers import needs_mnist, quick_run, strict_json, verdicts_over_seeds

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 
 import tinygrad_norm as tn
-from tinygrad_norm import lab, nn
+from tinygrad_norm import nn
 from tinygrad_norm.lab.experiments import santurkar_ics
 from tinygrad_norm.lab.experiments import santurkar_landscape as sl
 from tinygrad_norm.optim import SGD
 
-from lab_helpers import verdicts_over_seeds, MNIST_DIR, needs_mnist, quick_run, strict_json
+from lab_helpers import verdicts_over_seeds, needs_mnist, quick_run, strict_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHORT = {"steps": 300, "windows": [0, 100, 300], "probe_every": 50, "test_every": 300,
