@@ -21,10 +21,12 @@ The protocol (PROTOCOLS §5.1):
 
 The claims (thresholds fixed on seeds 100-102 before the judging seeds 0-4 ran; §12):
 
-    12.1  LN is robust to the batch size: err(LN, 4) − err(LN, 128) ≤ 0.5 points.
-    12.2  at batch 4, LN is ahead of BN: err(BN, 4) − err(LN, 4) ≥ 0.5 points.
+    12.1  LN is robust to the batch size: err(LN, 4) − err(LN, 128) ≤ 1.5 points. (At a constant
+          Adam lr the last iterate at batch 4 is noisy for any norm: LN moved by −1.0, +1.2, +1.3
+          points in the calibration, BN by +3.6, +2.0, +3.1.)
+    12.2  at batch 4, LN is ahead of BN: err(BN, 4) − err(LN, 4) ≥ 0.5 points (calibrated 2.8, 0.1, 0.9).
     12.3  BN suffers more from batch 4 than LN: [err(BN, 4) − err(BN, 128)] − [err(LN, 4) − err(LN, 128)]
-          ≥ 0.5 points.
+          ≥ 0.5 points (calibrated 4.6, 0.8, 1.8).
     check LN's train and eval outputs are identical (max |Δ| = 0 on 500 test images).
 """
 import numpy as np
@@ -42,7 +44,7 @@ MODES = {
     "full": dict(COMMON, hidden=[1000, 1000], n_train=55000, epochs=10),
     "quick": dict(COMMON, n_train=2000, epochs=2),
 }
-ROBUST, AHEAD, WORSE = 0.5, 0.5, 0.5
+ROBUST, AHEAD, WORSE = 1.5, 0.5, 0.5
 
 
 def norm_for(arm_norm, n):

@@ -1,6 +1,6 @@
 """Zhang & Sennrich 2019: RMSNorm vs LayerNorm in the same MLP (docs/protocols.md §13).
 
-    tinygrad-norm run rmsnorm            # 2 nets × 3 epochs of 6,000 images, invariances, op timing
+    tinygrad-norm run rmsnorm            # 2 nets × 3 epochs of 6,000 images, invariances, op timing (≈ 25 s)
     tinygrad-norm run rmsnorm --quick    # 2,000 images, 2 epochs, fewer timing repeats
     tinygrad-norm run rmsnorm --full     # 60,000 images
 
@@ -23,13 +23,15 @@ paper's claim is that this keeps LayerNorm's accuracy for less running time; its
 
 The claims (thresholds fixed on seeds 100-102 before the judging seeds 0-4 ran; §13):
 
-    13.1  accuracy: RMSNorm's test error is within ±0.5 points of LayerNorm's.
+    13.1  accuracy: RMSNorm's test error is within ±1 point of LayerNorm's (calibrated +0.2, −0.3,
+          +0.9; one arm's error moves by ~1.5 points from seed to seed).
     13.2  RMSNorm's forward + backward is faster than LayerNorm's on this engine at (512, 256):
-          t_LN / t_RMS ≥ 1.1 (an op-level figure, not the paper's whole-model saving; at (32, 256)
-          both are dominated by the per-call overhead and the ratio is only reported).
+          t_LN / t_RMS ≥ 1.05 (calibrated 1.15, 1.01, 0.99: expected to fail or be inconclusive; an
+          op-level figure, not the paper's whole-model saving; at (32, 256) the per-call overhead
+          dominates and the ratio, 1.05-1.10, is only reported).
     check LN is invariant to shifting a row (relative change ≤ 1e-4) and RMSNorm is not (≥ 0.05);
           both are invariant to rescaling a row up to ε (≤ 2e-3: LN's ε = 1e-5 is not negligible
-          against the variance of a first-layer row, ~0.05).
+          against the variance of a first-layer row).
 """
 import time
 
@@ -49,7 +51,7 @@ MODES = {
     "full": dict(COMMON, n_train=60000),
     "quick": dict(COMMON, n_train=2000, epochs=2, repeats=11, calls=10),
 }
-WITHIN, FASTER, INVARIANT, SCALE_TOL, NOT_INVARIANT = 0.5, 1.1, 1e-4, 2e-3, 0.05
+WITHIN, FASTER, INVARIANT, SCALE_TOL, NOT_INVARIANT = 1.0, 1.05, 1e-4, 2e-3, 0.05
 NORMS = ("ln", "rms")
 
 
