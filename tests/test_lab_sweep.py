@@ -191,6 +191,14 @@ def test_a_dead_holders_lock_is_taken_over(tmp_path, capsys):
     os.utime(folder / ".lock", (old, old))
     RunLock(folder).acquire().release()
     assert "heartbeat stopped" in capsys.readouterr().err and not (folder / ".lock").exists()
+    # an unreadable lock (a crash mid-write) is respected while fresh, taken over once old
+    (folder / ".lock").write_text("")
+    with pytest.raises(RunLockedError, match="in use by another run"):
+        RunLock(folder).acquire()
+    os.utime(folder / ".lock", (old, old))
+    RunLock(folder).acquire().release()
+    assert "unreadable" in capsys.readouterr().err and not (folder / ".lock").exists()
+    assert sorted(p.name for p in folder.iterdir() if p.name.startswith(".lock")) == []   # no temp files left
 
 
 # ------------------------------------------------------------------ sweeps on a real LocalCluster

@@ -8,11 +8,13 @@ overwrites anything: another seed, mode or setting is another folder, and a swee
 picks up the runs already done.
 
 The lock (`seed-K/.lock`, JSON naming its holder: host, pid, start time) is taken
-with O_EXCL when a run starts and removed when it ends, however it ends. A second
+atomically when a run starts (written aside, then hard-linked to `.lock`, which fails
+if it exists) and removed when it ends, however it ends. A second
 run into the same folder fails with a message naming the holder. A lock whose
 holder is gone is taken over (and that is said): on the same host, when its
 process no longer exists; on another host (a shared file system), when its
-heartbeat (the file's mtime, touched every 10 s) is older than 60 s.
+heartbeat (the file's mtime, touched every 10 s) is older than 60 s; an unreadable
+lock file, once it is older than 60 s.
 """
 import json
 import math
@@ -113,7 +115,11 @@ class RunLock:
     def _stale(self, holder):
         """Why the lock's holder is gone (a sentence), or None while it is alive."""
         if holder is None:
-            return "its lock file is unreadable"
+            try:
+                age = time.time() - self.path.stat().st_mtime
+            except FileNotFoundError:
+                return "its lock is gone"
+            return f"its lock file is unreadable ({age:.0f} s old)" if age > STALE_S else None
         if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int):
             if not _alive(holder["pid"], holder.get("pid_start")):
                 return f"process {holder['pid']} no longer runs"
@@ -133,14 +139,18 @@ class RunLock:
     def acquire(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(3):
+            # NOTE: the holder is written to a file of our own first and then hard-linked to
+            # .lock, which fails if .lock exists: a reader never sees a half-written lock.
+            tmp = self.path.with_name(f".lock.{socket.gethostname()}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self._holder()))
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                os.link(tmp, self.path)
             except FileExistsError:
                 holder = self._read()
                 why = self._stale(holder)
                 if why is None:
                     raise RunLockedError(
-                        f"{self.path.parent} is in use by another run ({_holder_text(holder)}). Wait for it to "
+                        f"{self.path.parent} is in use by another run ({_holder_text(holder or {})}). Wait for it to "
                         f"finish, or, if it is gone, delete {self.path}") from None
                 sys.stderr.write(f"note: taking over the lock of {self.path.parent}: {why} "
                                  f"(was {_holder_text(holder or {})})\n")
@@ -149,8 +159,8 @@ class RunLock:
                 except FileNotFoundError:
                     pass
                 continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(self._holder(), f)
+            finally:
+                tmp.unlink()
             self._thread = threading.Thread(target=self._beat, name="run-lock-heartbeat", daemon=True)
             self._thread.start()
             return self

@@ -156,6 +156,8 @@ def _check_same_dtype(fname, **tensors):
 def linear(input, weight, bias=None):
     """y = x Wᵀ + b (see nn.Linear). input (*, in_features), weight (out_features,
     in_features), bias (out_features,)."""
+    if not isinstance(input, Tensor) or not isinstance(weight, Tensor) or not isinstance(bias, (Tensor, type(None))):
+        _check_same_dtype("linear", input=input, weight=weight, bias=bias)   # names a non-Tensor argument
     x, w = input._data, weight._data
     # NOTE: the checks read the arrays directly (Tensor properties cost ~0.1 µs each,
     # and this runs on every layer of every step); the messages are built only to raise.
