@@ -74,7 +74,7 @@ def make_family_norm(norm, width, groups=32):
 
 def family_mlp(norm, hidden=(256, 256, 256), groups=32, seed=None, norm_factory=make_family_norm):
     """784-hidden…-10 MLP: each hidden layer Linear (no bias unless norm is "none") → norm → ReLU,
-    then a Linear to the 10 logits (PROTOCOLS §3.3). PyTorch's default init, drawn from `seed`."""
+    then a Linear to the 10 logits (docs/protocols.md §9). PyTorch's default init, drawn from `seed`."""
     if seed is not None:
         manual_seed(seed)
     layers, n_in = [], 784

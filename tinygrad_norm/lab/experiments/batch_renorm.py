@@ -4,7 +4,7 @@
     tinygrad-norm run batch-renorm --quick    # 1,500 images: the directions
     tinygrad-norm run batch-renorm --full     # 12,000 images
 
-The paper's Inception-v3 on ImageNet becomes the MLP of §9 (PROTOCOLS §5.4, CPU version):
+The paper's Inception-v3 on ImageNet becomes the MLP of §9 (docs/protocols.md §10, the CPU version):
 
     data       MNIST, x = pixels / 255; `n_train` images drawn by the "data" seed; the
                10,000 test images (i.i.d., in eval mode).
@@ -26,7 +26,7 @@ The paper's Inception-v3 on ImageNet becomes the MLP of §9 (PROTOCOLS §5.4, CP
     check      BRN with r_max = 1, d_max = 0 throughout equals BN: 50 steps at batch 4 from
                the same weights and batches give the same weights (float32 round-off).
 
-The claims (PROTOCOLS §5.4), thresholds fixed on seeds 100-102 before the judging
+The claims (docs/protocols.md §10), thresholds fixed on seeds 100-102 before the judging
 seeds 0-4 ran (docs/protocols.md §10):
 
     10.1  non-i.i.d. batches hurt BN: err(bn_noniid) / err(bn_iid) ≥ 1.3 (the paper: 21.7 % → 33.0 %

@@ -4,7 +4,7 @@
     tinygrad-norm run layernorm --quick    # 2,000 images, 2 epochs
     tinygrad-norm run layernorm --full     # the paper's 784-1000-1000-10 on 55,000 images, 10 epochs
 
-The protocol (PROTOCOLS §5.1):
+The protocol (docs/protocols.md §12):
 
     data       MNIST, x = pixels / 255, pixels as a flat vector (permutation invariant);
                `n_train` images drawn by the "data" seed; the 10,000 test images.

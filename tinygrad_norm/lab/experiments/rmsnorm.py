@@ -4,7 +4,7 @@
     tinygrad-norm run rmsnorm --quick    # 2,000 images, 2 epochs, fewer timing repeats
     tinygrad-norm run rmsnorm --full     # 60,000 images
 
-RMSNorm drops LayerNorm's mean: y = x / √(mean(x²) + ε) · γ, no β (PROTOCOLS §5.2). The
+RMSNorm drops LayerNorm's mean: y = x / √(mean(x²) + ε) · γ, no β (docs/protocols.md §13). The
 paper's claim is that this keeps LayerNorm's accuracy for less running time; its
 7-64 % savings are whole-model running times of RNNs and Transformers on GPUs.
 

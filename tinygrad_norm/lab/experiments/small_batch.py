@@ -2,13 +2,13 @@
 
     tinygrad-norm run small-batch            # 4 norms × N ∈ {32, 8, 4, 2}, 6,000 images, 2 epochs
     tinygrad-norm run small-batch --quick    # 4 norms × N ∈ {32, 4, 2}, 1,500 images: the directions
-    tinygrad-norm run small-batch --full     # PROTOCOLS §3.3: 12,000 images
+    tinygrad-norm run small-batch --full     # the calibrated CPU protocol: 12,000 images
 
 The paper's ResNet-50 on ImageNet becomes an MLP with per-feature statistics over the
 N values of a batch (a small CNN does not show the effect: BN2d pools over N·H·W):
 
     data       MNIST, x = pixels / 255; `n_train` training images drawn by the "data" seed
-               (12,000 in PROTOCOLS §3.3, 6,000 by default), the 10,000 test images.
+               (12,000 in the calibrated CPU protocol, 6,000 by default), the 10,000 test images.
     net        784-256-256-256-10, each hidden layer Linear (no bias) → Norm → ReLU;
                Norm ∈ {BatchNorm1d, GroupNorm(32, 256), LayerNorm(256), BatchRenorm1d};
                PyTorch's default init from the run's seed (every arm the same weights).
@@ -21,12 +21,12 @@ N values of a batch (a small CNN does not show the effect: BN2d pools over N·H�
     measured   test error: BN and BRN in eval mode (running statistics); BN also with the
                statistics of each test batch of 500 images (training mode, buffers untouched).
 
-The claims (PROTOCOLS §3.4), thresholds fixed on seeds 100-102 before the judging
+The claims (docs/protocols.md §9), thresholds fixed on seeds 100-102 before the judging
 seeds 0-4 ran (docs/protocols.md §9 gives the calibration and each deviation):
 
     9.1  BN's error at N = 2 exceeds its error at N = 32 by ≥ 3 points.
     9.2  GN does not degrade as the batch shrinks: max over N < 32 of err(N) − err(32) ≤ 1 point.
-         (PROTOCOLS: "varies by ≤ 1 point over N". At a fixed number of epochs N = 32 gets 1/16 of
+         (the calibrated protocol: "varies by ≤ 1 point over N". At a fixed number of epochs N = 32 gets 1/16 of
          N = 2's steps, and GN and LN are under-trained there: 1.5-3 points *worse* at 32 in the
          calibration. The paper's point is that GN's statistics do not depend on N, i.e. no
          degradation at small N, so the claim is one-sided; the range is reported beside it.)
@@ -34,7 +34,7 @@ seeds 0-4 ran (docs/protocols.md §9 gives the calibration and each deviation):
     9.4  at N = 4, GN beats BN by ≥ 0.5 points.
     9.5  at N = 2, GN beats BN by ≥ 5 points.
     9.6  at N = 32, BN is at least as good as GN: BN − GN ≤ 0.5 points (the paper: BN better by 0.5;
-         PROTOCOLS: "within ~1 point"; here BN is 2-4 points better, see 9.2).
+         the calibrated protocol: "within ~1 point"; here BN is 2-4 points better, see 9.2).
     9.7  at N = 2, BN evaluated with the test batches' own statistics (500 images) is ≥ 1 point
          better than with its running statistics: part of the damage is the train/test mismatch.
     9.8  at N = 2, BRN beats BN by ≥ 5 points (Wu & He: 26.3 vs 27.3 at batch 4).
@@ -54,7 +54,7 @@ COMMON = dict(norms=["bn", "gn", "ln", "brn"], batch_sizes=[32, 8, 4, 2], hidden
               brn_r_max=1.5, brn_d_max=0.5, n_train=6000, checkpoint_every=2000, log_every=50)
 MODES = {
     "default": dict(COMMON),                                           # docs/protocols.md §9: half of §3.3's images
-    "full": dict(COMMON, n_train=12000),                               # PROTOCOLS §3.3
+    "full": dict(COMMON, n_train=12000),                               # the calibrated CPU protocol (docs/protocols.md §9)
     "quick": dict(COMMON, n_train=1500, batch_sizes=[32, 4, 2]),       # the directions, in ~30 s
 }
 # docs/protocols.md §9 thresholds (points of test error)
